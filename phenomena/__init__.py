@@ -1,0 +1,143 @@
+"""The library of toy models that reproduce known phenomena on a laptop CPU.
+
+Each phenomenon is one module, registered below by its slug (the name used in
+`{"recipe": {"builtin": "<slug>"}}` and `tycho run <slug>`). A module defines:
+
+- a docstring that explains the phenomenon, cites the papers, and names what
+  each probe (metric series) measures;
+- `Config`: a dataclass with `seed: int` and a comment on every non-obvious
+  default saying where it comes from;
+- `run(config: Config, log) -> None`: trains and reports every metric through
+  `log(index, axis=..., **values)` (see `runner.recorder`); no I/O, no prints;
+- `CLAIMS`: claim strings (see `runner.claims`) stating the published signature
+  quantitatively; they must hold on the default seed and on most other seeds;
+- `QUICK`: config overrides that finish in a few seconds, for tests;
+- `TITLE`: the title of the canonical observation of this phenomenon.
+
+Modules import only torch, numpy, the standard library and `runner.recorder`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+# slug -> module path. The slug is the stable public name of the recipe.
+BUILTINS: dict[str, str] = {
+    "grokking": "phenomena.grokking",
+    "double-descent": "phenomena.double_descent",
+    "edge-of-stability": "phenomena.edge_of_stability",
+    "superposition": "phenomena.superposition",
+    "neural-scaling": "phenomena.neural_scaling",
+    "emergence": "phenomena.emergence",
+    "loss-parameterization": "phenomena.loss_parameterization",
+    "feature-learning": "phenomena.feature_learning",
+}
+
+
+class UnknownPhenomenon(KeyError):
+    def __str__(self) -> str:  # KeyError quotes its message; say it plainly
+        return str(self.args[0])
+
+
+class ConfigError(ValueError):
+    """A config mapping does not fit a phenomenon's Config."""
+
+
+@dataclass(frozen=True)
+class Phenomenon:
+    """A registered phenomenon module and what the runner needs from it."""
+
+    name: str
+    module: ModuleType
+
+    @property
+    def config_class(self) -> type:
+        return self.module.Config
+
+    @property
+    def claims(self) -> list[str]:
+        return list(self.module.CLAIMS)
+
+    @property
+    def quick(self) -> dict[str, Any]:
+        return dict(self.module.QUICK)
+
+    @property
+    def title(self) -> str:
+        return self.module.TITLE
+
+    @property
+    def summary(self) -> str:
+        doc = (self.module.__doc__ or "").strip()
+        return doc.split("\n\n", 1)[0].replace("\n", " ")
+
+    def defaults(self) -> dict[str, Any]:
+        """The default config as a plain mapping (seed included)."""
+        return dataclasses.asdict(self.config_class())
+
+    def make_config(self, mapping: dict[str, Any]) -> Any:
+        """Build a Config from a mapping, naming any key that does not belong."""
+        fields = {f.name: f for f in dataclasses.fields(self.config_class)}
+        unknown = sorted(set(mapping) - set(fields))
+        if unknown:
+            raise ConfigError(
+                f"{self.name} has no config key {', '.join(map(repr, unknown))}; "
+                f"known keys: {', '.join(sorted(fields))}"
+            )
+        values = {}
+        defaults = self.defaults()
+        for key, value in mapping.items():
+            default = defaults[key]
+            values[key] = _coerce(self.name, key, value, default)
+        return self.config_class(**values)
+
+    def run(self, config: Any, log: Any) -> None:
+        self.module.run(config, log)
+
+
+def _coerce(name: str, key: str, value: Any, default: Any) -> Any:
+    """Match a config value to its default's type (for `--set key=value` and JSON)."""
+    if default is None or value is None:
+        return value
+    kind = type(default)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "false", "1", "0"}:
+            return value.lower() in {"true", "1"}
+        raise ConfigError(f"{name}.{key} must be true or false, got {value!r}")
+    if kind in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{name}.{key} must be a number, got {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}.{key} must be a number, got {value!r}") from None
+        if kind is int:
+            if not number.is_integer():
+                raise ConfigError(f"{name}.{key} must be a whole number, got {value!r}")
+            return int(number)
+        return number
+    if kind in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}.{key} must be a list, got {value!r}")
+        return kind(value)
+    return value
+
+
+def names() -> list[str]:
+    """The slugs of every built-in phenomenon."""
+    return list(BUILTINS)
+
+
+def get(name: str) -> Phenomenon:
+    """The phenomenon registered as `name` (imports its module on first use)."""
+    if name not in BUILTINS:
+        raise UnknownPhenomenon(
+            f"no built-in phenomenon {name!r}; built-ins are: {', '.join(BUILTINS)}"
+        )
+    return Phenomenon(name=name, module=importlib.import_module(BUILTINS[name]))

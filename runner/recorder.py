@@ -1,0 +1,133 @@
+"""The recording interface a recipe receives: `log(step, train_loss=..., test_acc=...)`.
+
+A recipe is `run(config, log)`. It reports every metric through `log` and does
+no I/O of its own. The same object works in a notebook (values kept in memory)
+and in the sandbox (each call also streams one JSON line to the parent process).
+
+    log(step, train_loss=0.3, test_acc=0.51)          # against the step axis
+    log(64, axis="width", test_loss=0.02)              # a sweep: against width
+    log(i, axis="feature", feature_norm=0.97)          # a probe per feature
+
+A series is bound to the axis of its first point; its index must be strictly
+increasing. Values are converted with `float()` (Python numbers, numpy
+scalars, one-element tensors); a value that is not finite is kept as NaN and
+travels as `null`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from runner.spec import AXIS_NAME, SERIES_NAME, Series
+
+# Bounds that keep one runaway recipe from filling memory or the pipe.
+MAX_SERIES = 256
+MAX_POINTS_PER_SERIES = 1_000_000
+
+
+class RecordingError(ValueError):
+    """A recipe logged something that cannot be a metric point."""
+
+
+class Log(Protocol):
+    """What a phenomenon's `run(config, log)` may call."""
+
+    def __call__(self, index: float, /, *, axis: str = "step", **values: float) -> None: ...
+
+
+class Recorder:
+    """Collects metric series in memory; optionally forwards each point to `sink`."""
+
+    def __init__(self, sink: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self._sink = sink
+        self._axis: dict[str, str] = {}
+        self._x: dict[str, list[float]] = {}
+        self._y: dict[str, list[float]] = {}
+
+    def __call__(self, index: float, /, *, axis: str = "step", **values: Any) -> None:
+        x = _as_float(index, "the index")
+        if not math.isfinite(x):
+            raise RecordingError(f"the index must be finite, got {index!r}")
+        if not AXIS_NAME.match(axis):
+            raise RecordingError(f"axis {axis!r} must be a word like 'step' or 'width'")
+        if not values:
+            raise RecordingError("log() needs at least one metric, e.g. log(step, loss=0.5)")
+        point: dict[str, float | None] = {}
+        for name, raw in values.items():
+            y = _as_float(raw, f"metric {name!r}")
+            self._append(name, axis, x, y)
+            point[name] = y if math.isfinite(y) else None
+        if self._sink is not None:
+            self._sink({"x": x, "axis": axis, "values": point})
+
+    log = __call__
+
+    def _append(self, name: str, axis: str, x: float, y: float) -> None:
+        if name not in self._axis:
+            if not SERIES_NAME.match(name):
+                raise RecordingError(
+                    f"metric name {name!r} must be a word of letters, digits and "
+                    "underscores so that claims can name it"
+                )
+            if len(self._axis) >= MAX_SERIES:
+                raise RecordingError(f"more than {MAX_SERIES} series; log fewer metrics")
+            self._axis[name] = axis
+            self._x[name] = []
+            self._y[name] = []
+        elif self._axis[name] != axis:
+            raise RecordingError(
+                f"metric {name!r} was logged against axis {self._axis[name]!r}, "
+                f"now against {axis!r}; use a different name per axis"
+            )
+        xs = self._x[name]
+        if xs and x <= xs[-1]:
+            raise RecordingError(
+                f"metric {name!r}: index {x!r} is not after the previous {xs[-1]!r}; "
+                "log each series in increasing order of its index"
+            )
+        if len(xs) >= MAX_POINTS_PER_SERIES:
+            raise RecordingError(
+                f"metric {name!r} has more than {MAX_POINTS_PER_SERIES} points; log less often"
+            )
+        xs.append(x)
+        self._y[name].append(y)
+
+    def series(self) -> dict[str, Series]:
+        """Everything logged so far, as wire-format series."""
+        return {
+            name: Series.model_construct(
+                x=list(self._x[name]),
+                y=[v if math.isfinite(v) else None for v in self._y[name]],
+                axis=self._axis[name],
+            )
+            for name in self._axis
+        }
+
+    def latest(self) -> dict[str, float]:
+        """The last value of every series (for progress displays)."""
+        return {name: ys[-1] for name, ys in self._y.items() if ys}
+
+
+class StreamingRecorder(Recorder):
+    """A recorder that writes one JSON line per `log` call to a text stream."""
+
+    def __init__(self, stream: Any) -> None:
+        def write(point: dict[str, Any]) -> None:
+            stream.write(json.dumps(point, allow_nan=False) + "\n")
+            stream.flush()
+
+        super().__init__(sink=write)
+
+
+def _as_float(value: Any, what: str) -> float:
+    if isinstance(value, bool):
+        raise RecordingError(f"{what} is a bool; log a number (e.g. float(flag))")
+    try:
+        if hasattr(value, "item") and callable(value.item):
+            value = value.item()  # numpy scalar or one-element tensor
+        return float(value)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise RecordingError(f"{what} must be a number, got {type(value).__name__}") from exc

@@ -1,0 +1,303 @@
+"""Wire schemas shared by the runner, the server, the worker and the client.
+
+One definition of every shape that crosses a process or network boundary: the
+observation spec (what `POST /observations` takes and `/observations/{id}/spec`
+returns), metric series, run results, claim results, and the worker protocol.
+The server imports these; it never redefines them.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import math
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# A series name must be usable inside a claim (`final(test_acc) >= 0.9`).
+SERIES_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# Axis names follow the same rule (`step`, `width`, `n_params`, `dataset_size`).
+AXIS_NAME = SERIES_NAME
+# Phenomenon slugs and tags: lower-case words joined by hyphens.
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+MAX_CLAIMS = 64
+MAX_CLAIM_CHARS = 500
+
+
+class Verdict(str, enum.Enum):
+    """What verification concluded about an observation version."""
+
+    unverified = "unverified"  # posted; no verification has finished yet
+    reproduced = "reproduced"  # every claim holds on the original seed
+    robust = "robust"  # reproduced, and every claim holds on >= 80% of fresh seeds
+    fragile = "fragile"  # reproduced, but some claim holds on < 80% of fresh seeds
+    not_reproduced = "not-reproduced"  # some claim fails on the original seed
+    error = "error"  # the re-run crashed, timed out or hit a resource limit
+    unverifiable = "unverifiable"  # no runnable recipe (or submitted code not run here)
+
+
+class Relation(str, enum.Enum):
+    """Typed, directed relation of a link: `source <relation> target`."""
+
+    reproduces = "reproduces"  # re-ran the target and its claims held
+    fails_to_reproduce = "fails-to-reproduce"  # re-ran the target and a claim failed
+    extends = "extends"  # same setup, pushed further (more steps, sizes, probes)
+    varies = "varies"  # same question, a knob turned (optimizer, data, width)
+    connects = "connects"  # points out that two observations share a cause or signature
+    unifies = "unifies"  # one account covering several observations at once
+    explains = "explains"  # a theory or mechanism for the target
+    applies = "applies"  # uses the target's insight in an algorithm or method
+    contradicts = "contradicts"  # reports a result incompatible with the target's claims
+    supersedes = "supersedes"  # replaces the target (better recipe, corrected claim)
+
+
+class RunStatus(str, enum.Enum):
+    ok = "ok"  # the recipe returned normally
+    error = "error"  # crash, time-out, resource limit, malformed metrics channel
+
+
+def _finite(value: float, where: str) -> float:
+    if not math.isfinite(value):
+        raise ValueError(f"{where} must be a finite number, got {value!r}")
+    return value
+
+
+class Series(BaseModel):
+    """One metric series: y against an index axis (`step` by default).
+
+    `x` is strictly increasing and finite. `y` holds floats; `null` stands for a
+    value that was not a finite number (a diverged loss, NaN), so that JSON can
+    carry it and claims can see it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    x: list[float]
+    y: list[float | None]
+    axis: str = "step"
+
+    @field_validator("axis")
+    @classmethod
+    def _axis_name(cls, value: str) -> str:
+        if not AXIS_NAME.match(value):
+            raise ValueError(
+                f"axis {value!r} must be a word of letters, digits and underscores "
+                "(e.g. 'step', 'width', 'n_params')"
+            )
+        return value
+
+    @field_validator("y", mode="before")
+    @classmethod
+    def _nonfinite_to_null(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [
+                None if isinstance(v, float) and not math.isfinite(v) else v
+                for v in value
+            ]
+        return value
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Series":
+        if len(self.x) != len(self.y):
+            raise ValueError(
+                f"x has {len(self.x)} values but y has {len(self.y)}: "
+                "every point needs both"
+            )
+        previous = -math.inf
+        for i, value in enumerate(self.x):
+            _finite(value, f"x[{i}]")
+            if value <= previous:
+                raise ValueError(
+                    f"x must be strictly increasing, but x[{i}] = {value!r} "
+                    f"follows {previous!r}"
+                )
+            previous = value
+        return self
+
+
+class BuiltinRecipe(BaseModel):
+    """A recipe from the `phenomena/` library, by name (`grokking`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    builtin: str
+
+
+class SourceRecipe(BaseModel):
+    """Submitted Python source; `entrypoint(config, log)` is called in the sandbox."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(min_length=1)
+    entrypoint: str = "run"
+
+    @field_validator("entrypoint")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not value.isidentifier():
+            raise ValueError(f"entrypoint {value!r} must be a Python function name")
+        return value
+
+    @property
+    def sha256(self) -> str:
+        return source_sha256(self.source)
+
+
+Recipe = BuiltinRecipe | SourceRecipe
+
+
+def source_sha256(source: str) -> str:
+    """The content address of submitted source: sha256 of its UTF-8 bytes."""
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+class Environment(BaseModel):
+    """Where a run happened. `exact` reproduction is expected only between equal ones."""
+
+    model_config = ConfigDict(extra="allow")
+
+    python: str | None = None
+    torch: str | None = None
+    numpy: str | None = None
+    platform: str | None = None
+    machine: str | None = None
+    cpu: str | None = None
+    threads: int | None = None
+
+    def fingerprint(self) -> tuple:
+        return (self.python, self.torch, self.numpy, self.platform, self.cpu, self.threads)
+
+
+Claims = Annotated[list[str], Field(max_length=MAX_CLAIMS)]
+
+
+class ObservationSpec(BaseModel):
+    """All that is needed to re-run an observation and check its claims."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipe: Recipe
+    config: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 0
+    metrics: dict[str, Series] = Field(default_factory=dict)
+    claims: Claims = Field(default_factory=list)
+    environment: Environment | None = None
+
+    @field_validator("metrics")
+    @classmethod
+    def _series_names(cls, value: dict[str, Series]) -> dict[str, Series]:
+        for name in value:
+            if not SERIES_NAME.match(name):
+                raise ValueError(
+                    f"series name {name!r} must start with a letter or underscore and "
+                    "hold only letters, digits and underscores (claims refer to it)"
+                )
+        return value
+
+    @field_validator("claims")
+    @classmethod
+    def _claim_length(cls, value: list[str]) -> list[str]:
+        for i, claim in enumerate(value):
+            if len(claim) > MAX_CLAIM_CHARS:
+                raise ValueError(
+                    f"claim {i} is {len(claim)} characters; the limit is {MAX_CLAIM_CHARS}"
+                )
+        return value
+
+
+class ObservationCreate(ObservationSpec):
+    """The body of `POST /observations`: a spec plus what a reader needs."""
+
+    title: str = Field(min_length=1, max_length=300)
+    phenomena: list[str] = Field(default_factory=list, max_length=16)
+    tags: list[str] = Field(default_factory=list, max_length=32)
+    notes: str = ""
+
+
+class ClaimResult(BaseModel):
+    """One claim evaluated on one run."""
+
+    claim: str
+    holds: bool
+    # A sentence a person can read: "first_step(test_acc >= 0.95) = 4100, needed >= 1500".
+    detail: str
+    # The values that were compared, left to right (None where never reached / NaN).
+    values: list[float | None] = Field(default_factory=list)
+
+
+class SeriesComparison(BaseModel):
+    """A submitted series against the reproduced one."""
+
+    name: str
+    exact: bool
+    max_abs_diff: float | None = None
+    max_rel_diff: float | None = None
+    # Set when the series could not be compared point by point.
+    problem: str | None = None
+
+
+class RunResult(BaseModel):
+    """One execution of a recipe with a config and a seed."""
+
+    status: RunStatus
+    seed: int
+    metrics: dict[str, Series] = Field(default_factory=dict)
+    environment: Environment | None = None
+    wall_time_s: float | None = None
+    cpu_time_s: float | None = None
+    peak_memory_mb: float | None = None
+    # Whether the sandbox could take the network away (unprivileged unshare).
+    network_isolated: bool | None = None
+    error: str | None = None
+    log_tail: str = ""
+    claims: list[ClaimResult] = Field(default_factory=list)
+
+
+class RunKind(str, enum.Enum):
+    author = "author"  # the run the observation was posted with
+    verification = "verification"  # a worker's re-run
+    reproduction = "reproduction"  # someone's local re-run posted with `tycho rerun --post`
+
+
+# --- worker protocol -------------------------------------------------------
+
+
+class JobClaimRequest(BaseModel):
+    worker_id: str = Field(min_length=1, max_length=200)
+
+
+class JobAssignment(BaseModel):
+    """What a worker gets when it claims a job."""
+
+    job_id: int
+    observation: str  # "T-42v1"
+    spec: ObservationSpec
+    seeds: list[int]  # the original seed first, then the fresh ones
+    lease_expires_at: str
+    lease_seconds: int
+
+
+class JobHeartbeat(BaseModel):
+    worker_id: str
+
+
+class JobHeartbeatReply(BaseModel):
+    lease_expires_at: str
+    cancelled: bool = False
+
+
+class JobComplete(BaseModel):
+    worker_id: str
+    runs: list[RunResult]
+    comparisons: list[SeriesComparison] = Field(default_factory=list)
+    verdict: Verdict
+
+
+class JobFail(BaseModel):
+    worker_id: str
+    reason: str = Field(max_length=20_000)
+
+
+RecipeKind = Literal["builtin", "source"]

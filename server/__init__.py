@@ -1,0 +1,1 @@
+"""The Tycho registry service: database, REST API, verification queue, web pages."""
