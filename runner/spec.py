@@ -180,7 +180,8 @@ class ObservationSpec(BaseModel):
 
     recipe: Recipe
     config: dict[str, Any] = Field(default_factory=dict)
-    seed: int = 0
+    # numpy and torch take seeds in [0, 2**32).
+    seed: int = Field(default=0, ge=0, lt=2**32)
     metrics: dict[str, Series] = Field(default_factory=dict)
     claims: Claims = Field(default_factory=list)
     environment: Environment | None = None
@@ -290,9 +291,12 @@ class JobHeartbeatReply(BaseModel):
 
 class JobComplete(BaseModel):
     worker_id: str
-    runs: list[RunResult]
+    runs: list[RunResult]  # the original seed first, then the fresh seeds
     comparisons: list[SeriesComparison] = Field(default_factory=list)
     verdict: Verdict
+    reason: str = ""
+    # claim -> fraction of fresh seeds on which it held
+    pass_rates: dict[str, float] = Field(default_factory=dict)
 
 
 class JobFail(BaseModel):

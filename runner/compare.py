@@ -1,0 +1,175 @@
+"""Compare a reproduced run with a submitted one, and turn runs into a verdict.
+
+The verdict rules are DESIGN.md's: `reproduced` when every claim holds on the
+original seed; `robust` when, besides, every claim holds on at least
+ROBUST_PASS_RATE of the fresh seeds; `fragile` when reproduced but not robust;
+`not-reproduced` when a claim fails on the original seed; `error` when the
+original-seed run itself failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from runner.claims import check_claims
+from runner.spec import ClaimResult, RunResult, RunStatus, Series, SeriesComparison, Verdict
+
+# DESIGN.md: "robust (reproduced, and every claim holds on at least 80% of fresh seeds)".
+ROBUST_PASS_RATE = 0.8
+# Without claims, the series themselves are the observation: they count as
+# reproduced when no point differs by more than this relative amount.
+SERIES_REL_TOLERANCE = 1e-6
+
+
+class Judgement(BaseModel):
+    """What a set of runs (original seed first) says about an observation."""
+
+    verdict: Verdict
+    # claim -> fraction of fresh seeds on which it held (absent without fresh seeds)
+    pass_rates: dict[str, float] = Field(default_factory=dict)
+    comparisons: list[SeriesComparison] = Field(default_factory=list)
+    reason: str = ""
+
+
+def _arrays(series: Series) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(series.x, dtype=np.float64)
+    y = np.array([np.nan if v is None else v for v in series.y], dtype=np.float64)
+    return x, y
+
+
+def compare_series(
+    submitted: Mapping[str, Series], reproduced: Mapping[str, Series]
+) -> list[SeriesComparison]:
+    """Per submitted series: bitwise `exact`, else the largest abs/rel difference."""
+    comparisons = []
+    for name, original in submitted.items():
+        if name not in reproduced:
+            comparisons.append(
+                SeriesComparison(name=name, exact=False, problem="the re-run did not log it")
+            )
+            continue
+        x0, y0 = _arrays(original)
+        x1, y1 = _arrays(reproduced[name])
+        problem = None
+        if x0.shape != x1.shape or not np.array_equal(x0, x1):
+            shared, i0, i1 = np.intersect1d(x0, x1, return_indices=True)
+            problem = (
+                f"indices differ ({x0.size} submitted, {x1.size} re-run); "
+                f"compared on the {shared.size} shared ones"
+            )
+            y0, y1 = y0[i0], y1[i1]
+        # Bitwise: the same float64 bits, NaN where NaN.
+        exact = problem is None and y0.tobytes() == y1.tobytes()
+        both = np.isfinite(y0) & np.isfinite(y1)
+        nan_mismatch = bool(np.any(np.isfinite(y0) != np.isfinite(y1)))
+        if nan_mismatch:
+            note = "NaN in one run where the other has a number"
+            problem = f"{problem}; {note}" if problem else note
+        abs_diff = rel_diff = None
+        if both.any():
+            delta = np.abs(y0[both] - y1[both])
+            scale = np.maximum(np.abs(y0[both]), np.finfo(np.float64).tiny)
+            abs_diff = float(delta.max())
+            rel_diff = float((delta / scale).max())
+        comparisons.append(
+            SeriesComparison(
+                name=name,
+                exact=exact,
+                max_abs_diff=abs_diff,
+                max_rel_diff=rel_diff,
+                problem=problem,
+            )
+        )
+    return comparisons
+
+
+def evaluate_run(run: RunResult, claims: Sequence[str]) -> RunResult:
+    """The run with every claim evaluated on its series (an error run fails them all)."""
+    if run.status is RunStatus.error:
+        results = [
+            ClaimResult(claim=c, holds=False, detail=f"the run failed: {run.error or 'error'}")
+            for c in claims
+        ]
+    else:
+        results = check_claims(claims, run.metrics)
+    return run.model_copy(update={"claims": results})
+
+
+def judge(
+    *,
+    claims: Sequence[str],
+    submitted: Mapping[str, Series],
+    runs: Sequence[RunResult],
+) -> Judgement:
+    """The verdict for runs whose first is the original seed (claims already evaluated)."""
+    if not runs:
+        raise ValueError("judge() needs at least the original-seed run")
+    original, fresh = runs[0], runs[1:]
+    if original.status is RunStatus.error:
+        return Judgement(
+            verdict=Verdict.error, reason=f"the original-seed run failed: {original.error}"
+        )
+    comparisons = compare_series(submitted, original.metrics)
+    pass_rates = {}
+    if fresh:
+        for i, claim in enumerate(claims):
+            held = sum(1 for run in fresh if run.claims and run.claims[i].holds)
+            pass_rates[claim] = held / len(fresh)
+    if claims:
+        failed = [r for r in original.claims if not r.holds]
+        if failed:
+            reason = "; ".join(f"{r.claim}: {r.detail}" for r in failed)
+            return Judgement(
+                verdict=Verdict.not_reproduced,
+                pass_rates=pass_rates,
+                comparisons=comparisons,
+                reason=f"on the original seed {reason}",
+            )
+    else:
+        off = [c for c in comparisons if not _close(c)]
+        if off:
+            names = ", ".join(c.name for c in off)
+            return Judgement(
+                verdict=Verdict.not_reproduced,
+                comparisons=comparisons,
+                reason=f"no claims, and these series differ: {names}",
+            )
+        return Judgement(
+            verdict=Verdict.reproduced,
+            comparisons=comparisons,
+            reason="no claims; the series match",
+        )
+    if not fresh:
+        return Judgement(
+            verdict=Verdict.reproduced,
+            comparisons=comparisons,
+            reason="every claim holds on the original seed",
+        )
+    weak = {c: r for c, r in pass_rates.items() if r < ROBUST_PASS_RATE}
+    if weak:
+        worst = ", ".join(f"{c} ({r:.0%})" for c, r in weak.items())
+        return Judgement(
+            verdict=Verdict.fragile,
+            pass_rates=pass_rates,
+            comparisons=comparisons,
+            reason=f"holds on the original seed, but on fewer than "
+            f"{ROBUST_PASS_RATE:.0%} of {len(fresh)} fresh seeds: {worst}",
+        )
+    return Judgement(
+        verdict=Verdict.robust,
+        pass_rates=pass_rates,
+        comparisons=comparisons,
+        reason=f"every claim holds on the original seed and on at least "
+        f"{ROBUST_PASS_RATE:.0%} of {len(fresh)} fresh seeds",
+    )
+
+
+def _close(comparison: SeriesComparison) -> bool:
+    if comparison.exact:
+        return True
+    if comparison.problem is not None or comparison.max_rel_diff is None:
+        return False
+    return comparison.max_rel_diff <= SERIES_REL_TOLERANCE

@@ -1,0 +1,70 @@
+"""The worker protocol: claim, heartbeat, complete, fail (worker-scoped tokens)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from runner.spec import JobAssignment, JobClaimRequest, JobComplete, JobFail, JobHeartbeat
+from server.deps import SessionDep, SettingsDep, WorkerUser
+from server.models import ObservationVersion
+from server.observations import format_ref, spec_of
+from server.queue import RetryPolicy, claim_job, complete_job, fail_job, heartbeat
+
+router = APIRouter(prefix="/jobs", tags=["worker"])
+
+
+def _policy(settings) -> RetryPolicy:
+    return RetryPolicy(max_attempts=settings.max_attempts)
+
+
+@router.post("/claim", response_model=JobAssignment | None)
+def claim(body: JobClaimRequest, session: SessionDep, settings: SettingsDep,
+          _worker: WorkerUser) -> JobAssignment | Response:
+    """Lease the next job: its spec and the seeds to run (original first). 204 when none."""
+    job = claim_job(
+        session=session, worker_id=body.worker_id, lease_seconds=settings.lease_seconds,
+        policy=_policy(settings),
+    )
+    if job is None:
+        session.commit()  # lapsed leases may have been requeued
+        return Response(status_code=204)
+    version = session.get(ObservationVersion, job.version_id)
+    assignment = JobAssignment(
+        job_id=job.id,
+        observation=format_ref(version.observation_id, version.version),
+        spec=spec_of(session=session, version=version),
+        seeds=job.seeds,
+        lease_expires_at=job.lease_expires_at.isoformat(),
+        lease_seconds=settings.lease_seconds,
+    )
+    session.commit()
+    return assignment
+
+
+@router.post("/{job_id}/heartbeat")
+def beat(job_id: int, body: JobHeartbeat, session: SessionDep, settings: SettingsDep,
+         _worker: WorkerUser) -> dict:
+    """Extend the lease; `cancelled: true` tells the worker to stop."""
+    reply = heartbeat(session=session, job_id=job_id, worker_id=body.worker_id,
+                      lease_seconds=settings.lease_seconds)
+    session.commit()
+    return reply
+
+
+@router.post("/{job_id}/complete")
+def complete(job_id: int, body: JobComplete, session: SessionDep, _worker: WorkerUser) -> dict:
+    """Record the runs and the verdict; refused (409) once the lease has lapsed."""
+    version = complete_job(session=session, job_id=job_id, result=body)
+    session.commit()
+    return {"observation": format_ref(version.observation_id, version.version),
+            "verdict": version.verdict}
+
+
+@router.post("/{job_id}/fail")
+def fail(job_id: int, body: JobFail, session: SessionDep, settings: SettingsDep,
+         _worker: WorkerUser) -> dict:
+    """Report that the job could not be run; it is retried or ends in verdict `error`."""
+    job = fail_job(session=session, job_id=job_id, worker_id=body.worker_id, reason=body.reason,
+                   policy=_policy(settings))
+    session.commit()
+    return {"job": job.id, "status": job.status, "attempts": job.attempts}

@@ -1,0 +1,165 @@
+"""Observations: post, list, read, re-run spec, metrics, versions, withdraw."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Query, Response
+
+from runner.spec import ObservationCreate
+from server.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
+from server.errors import invalid
+from server.models import utcnow
+from server.observations import (
+    author_run,
+    create_observation,
+    create_version,
+    find_version,
+    list_observations,
+    load_series,
+    spec_of,
+)
+from server.present import observation_public, summaries
+from server.queue import enqueue_verification, verification_status
+from server.schemas import ObservationPage, ObservationPublic, VersionCreate, WithdrawRequest
+
+router = APIRouter(tags=["observations"])
+
+
+def _full_record(session, observation, version) -> ObservationPublic:
+    from server.community import attach_community
+
+    record = observation_public(session=session, observation=observation, version=version)
+    record.verification = verification_status(session=session, version=version)
+    attach_community(session=session, record=record, observation=observation, version=version)
+    return record
+
+
+@router.post("/observations", status_code=201, response_model=ObservationPublic)
+def post_observation(
+    body: ObservationCreate, session: SessionDep, user: CurrentUser, settings: SettingsDep
+) -> ObservationPublic:
+    """Publish an observation (version 1); a runnable recipe is queued for verification."""
+    observation, version = create_observation(session=session, author=user, body=body)
+    enqueue_verification(session=session, version=version, settings=settings)
+    session.commit()
+    return _full_record(session, observation, version)
+
+
+@router.get("/observations", response_model=ObservationPage)
+def get_observations(
+    session: SessionDep,
+    settings: SettingsDep,
+    phenomenon: str | None = None,
+    tag: str | None = None,
+    author: str | None = None,
+    verdict: str | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1)] = 50,
+) -> ObservationPage:
+    """Latest versions, newest first, filtered; pass `next_cursor` back for the next page."""
+    if cursor is not None and not cursor.isdigit():
+        raise invalid(f"cursor: {cursor!r} is not a cursor from a previous page")
+    rows, next_cursor = list_observations(
+        session=session,
+        phenomenon=phenomenon,
+        tag=tag,
+        author=author,
+        verdict=verdict,
+        q=q,
+        cursor=int(cursor) if cursor else None,
+        limit=min(limit, settings.max_page_size),
+    )
+    return ObservationPage(
+        items=summaries(session=session, rows=rows),
+        next_cursor=str(next_cursor) if next_cursor else None,
+    )
+
+
+@router.get("/observations/{ref}", response_model=ObservationPublic)
+def get_observation(ref: str, session: SessionDep) -> ObservationPublic:
+    """One observation: `42`, `T-42` (latest version) or `T-42v2`."""
+    observation, version = find_version(session=session, ref=ref)
+    return _full_record(session, observation, version)
+
+
+@router.get("/observations/{ref}/metrics")
+def get_metrics(ref: str, session: SessionDep, runs: bool = False) -> Response:
+    """The author's series `{name: {x, y, axis}}`; with `runs=true`, every run's too."""
+    _, version = find_version(session=session, ref=ref)
+    if not runs:
+        run = author_run(session=session, version=version)
+        series = load_series(session=session, run_ids=[run.id])[run.id]
+        body = {name: s.model_dump() for name, s in series.items()}
+    else:
+        from sqlmodel import select
+
+        from server.models import Run
+
+        rows = session.exec(select(Run).where(Run.version_id == version.id).order_by(Run.id)).all()
+        loaded = load_series(session=session, run_ids=[r.id for r in rows])
+        body = {
+            "runs": [
+                {
+                    "id": r.id,
+                    "kind": r.kind,
+                    "seed": r.seed,
+                    "status": r.status,
+                    "metrics": {n: s.model_dump() for n, s in loaded[r.id].items()},
+                }
+                for r in rows
+            ]
+        }
+    # orjson: ~10x faster than the stdlib for 100k-point arrays; floats round-trip.
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+@router.get("/observations/{ref}/spec")
+def get_spec(ref: str, session: SessionDep) -> Response:
+    """All that is needed to re-run this version: recipe, config, seed, metrics, claims."""
+    _, version = find_version(session=session, ref=ref)
+    spec = spec_of(session=session, version=version)
+    return Response(orjson.dumps(spec.model_dump(mode="json")), media_type="application/json")
+
+
+@router.post("/observations/{ref}/versions", status_code=201, response_model=ObservationPublic)
+def post_version(
+    ref: str, body: VersionCreate, session: SessionDep, user: CurrentUser, settings: SettingsDep
+) -> ObservationPublic:
+    """Publish a new version (author only); earlier versions stay readable and unchanged."""
+    observation, _ = find_version(session=session, ref=ref)
+    content = ObservationCreate(**body.model_dump(exclude={"change_message"}))
+    version = create_version(
+        session=session,
+        observation=observation,
+        author=user,
+        body=content,
+        change_message=body.change_message,
+    )
+    enqueue_verification(session=session, version=version, settings=settings)
+    session.commit()
+    return _full_record(session, observation, version)
+
+
+@router.post("/observations/{ref}/withdraw", response_model=ObservationPublic)
+def withdraw(
+    ref: str, body: WithdrawRequest, session: SessionDep, admin: AdminUser
+) -> ObservationPublic:
+    """Withdraw an observation (admins): it stays readable, marked, and leaves lists."""
+    observation, version = find_version(session=session, ref=ref)
+    observation.withdrawn_at = utcnow()
+    observation.withdrawn_reason = f"{body.reason} (by {admin.handle})"
+    session.add(observation)
+    session.commit()
+    return _full_record(session, observation, version)
+
+
+@router.post("/observations/{ref}/verify", status_code=202)
+def reverify(ref: str, session: SessionDep, admin: AdminUser, settings: SettingsDep) -> dict:
+    """Queue a fresh verification of this version (admins; e.g. after a torch upgrade)."""
+    _, version = find_version(session=session, ref=ref)
+    job = enqueue_verification(session=session, version=version, settings=settings, again=True)
+    session.commit()
+    return {"queued": job is not None, "job": job.id if job else None}

@@ -1,0 +1,64 @@
+"""FastAPI dependencies as Annotated aliases (swap them in tests via dependency_overrides)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from server.auth import authenticate
+from server.db import session_scope
+from server.models import TokenScope, User
+from server.settings import Settings
+
+SESSION_COOKIE = "tycho_token"
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    yield from session_scope(request.app.state.engine)
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    # The web pages sign in by putting the token in an http-only cookie.
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def _writer(request: Request, session: SessionDep) -> User:
+    return authenticate(session=session, token=bearer_token(request), need=TokenScope.write)
+
+
+def _worker(request: Request, session: SessionDep) -> User:
+    return authenticate(session=session, token=bearer_token(request), need=TokenScope.worker)
+
+
+def _admin(request: Request, session: SessionDep) -> User:
+    return authenticate(session=session, token=bearer_token(request), need=TokenScope.admin)
+
+
+def _maybe_user(request: Request, session: SessionDep) -> User | None:
+    token = bearer_token(request)
+    if not token:
+        return None
+    try:
+        return authenticate(session=session, token=token, need=TokenScope.write)
+    except Exception:
+        return None
+
+
+CurrentUser = Annotated[User, Depends(_writer)]
+WorkerUser = Annotated[User, Depends(_worker)]
+AdminUser = Annotated[User, Depends(_admin)]
+OptionalUser = Annotated[User | None, Depends(_maybe_user)]

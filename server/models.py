@@ -1,0 +1,263 @@
+"""Database tables (SQLModel). Alembic owns the schema: see migrations/.
+
+Statuses and relations are stored as short strings and checked against the
+enums of `runner.spec` in code, so adding a value needs no schema change.
+Metric series are one row per (run, name), holding the whole float64 array as
+bytes — never one row per point.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import JSON, Column, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TokenScope(str, enum.Enum):
+    write = "write"  # post observations, links, comments as the token's user
+    worker = "worker"  # claim and complete verification jobs
+    admin = "admin"  # everything, including withdrawing and re-verifying
+
+
+class JobStatus(str, enum.Enum):
+    queued = "queued"  # waiting for a worker (new, or requeued after a lapsed lease)
+    running = "running"  # leased to a worker until lease_expires_at
+    done = "done"  # a result was recorded (whatever the verdict)
+    failed = "failed"  # gave up after max_attempts; the verdict is `error`
+    cancelled = "cancelled"  # superseded by a re-verification request
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    handle: str = Field(sa_column=Column(String(40), unique=True, nullable=False))
+    display_name: str = Field(default="", max_length=200)
+    orcid: str | None = Field(default=None, max_length=19)
+    affiliation: str | None = Field(default=None, max_length=200)
+    is_admin: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiToken(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    # sha256 of the token; the token itself is shown once and never stored.
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    scope: str = Field(default=TokenScope.write.value, max_length=16)
+    label: str = Field(default="", max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
+class Phenomenon(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    name: str = Field(max_length=200)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Recipe(SQLModel, table=True):
+    """Runnable code, content-addressed and immutable."""
+
+    __table_args__ = (UniqueConstraint("sha256", "entrypoint"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # sha256 of the source; for a built-in, of "builtin:<name>".
+    sha256: str = Field(max_length=64, index=True)
+    builtin: str | None = Field(default=None, max_length=64)
+    source: str | None = Field(default=None, sa_column=Column(Text))
+    entrypoint: str = Field(default="run", max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Observation(SQLModel, table=True):
+    """The unit of publication, `T-<id>`; its content lives in its versions."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    author_id: int = Field(foreign_key="user.id", index=True)
+    # Denormalised pointer to the newest version, so lists need one join.
+    latest_version_id: int | None = Field(default=None, index=True)
+    latest_version: int = 1
+    created_at: datetime = Field(default_factory=utcnow)
+    withdrawn_at: datetime | None = None
+    withdrawn_reason: str | None = None
+
+
+class ObservationVersion(SQLModel, table=True):
+    """One published, immutable version `T-<n>v<k>` (only its verdict fields change)."""
+
+    __tablename__ = "observation_version"
+    __table_args__ = (
+        UniqueConstraint("observation_id", "version"),
+        Index("ix_observation_version_verdict", "verdict"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    observation_id: int = Field(foreign_key="observation.id")
+    version: int
+    title: str = Field(max_length=300)
+    notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    recipe_id: int = Field(foreign_key="recipe.id")
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    seed: int = 0
+    claims: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    environment: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    change_message: str = Field(default="", max_length=2000)
+    created_at: datetime = Field(default_factory=utcnow)
+    # Verification outcome (runner.spec.Verdict values).
+    verdict: str = Field(default="unverified", max_length=20)
+    verdict_reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    verdict_at: datetime | None = None
+    pass_rates: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    comparisons: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+
+
+class ObservationPhenomenon(SQLModel, table=True):
+    __tablename__ = "observation_phenomenon"
+
+    version_id: int = Field(foreign_key="observation_version.id", primary_key=True)
+    phenomenon_id: int = Field(foreign_key="phenomenon.id", primary_key=True, index=True)
+
+
+class ObservationTag(SQLModel, table=True):
+    __tablename__ = "observation_tag"
+
+    version_id: int = Field(foreign_key="observation_version.id", primary_key=True)
+    tag: str = Field(max_length=64, primary_key=True, index=True)
+
+
+class Run(SQLModel, table=True):
+    """One execution of a version's recipe with one seed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="observation_version.id", index=True)
+    kind: str = Field(max_length=20)  # runner.spec.RunKind
+    seed: int
+    status: str = Field(max_length=10)  # runner.spec.RunStatus
+    job_id: int | None = Field(default=None, foreign_key="verification_job.id")
+    worker_id: str | None = Field(default=None, max_length=200)
+    environment: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    wall_time_s: float | None = None
+    cpu_time_s: float | None = None
+    peak_memory_mb: float | None = None
+    network_isolated: bool | None = None
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    log_tail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    claim_results: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class MetricSeries(SQLModel, table=True):
+    """A whole series in one row: x and y as little-endian float64 bytes (NaN = null)."""
+
+    __tablename__ = "metric_series"
+    __table_args__ = (UniqueConstraint("run_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id")
+    name: str = Field(max_length=64)
+    axis: str = Field(default="step", max_length=64)
+    n_points: int
+    x: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    y: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+    @staticmethod
+    def pack(values: list[float | None]) -> bytes:
+        array = np.array([np.nan if v is None else v for v in values], dtype="<f8")
+        return array.tobytes()
+
+    def xs(self) -> np.ndarray:
+        return np.frombuffer(self.x, dtype="<f8")
+
+    def ys(self) -> np.ndarray:
+        return np.frombuffer(self.y, dtype="<f8")
+
+
+class Link(SQLModel, table=True):
+    """`source <relation> target`: target is a version, a phenomenon or an external work."""
+
+    __table_args__ = (
+        UniqueConstraint(
+            "source_version_id",
+            "relation",
+            "target_version_id",
+            "target_phenomenon_id",
+            "target_external",
+            name="uq_link_edge",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_version_id: int = Field(foreign_key="observation_version.id", index=True)
+    relation: str = Field(max_length=32)  # runner.spec.Relation
+    target_version_id: int | None = Field(
+        default=None, foreign_key="observation_version.id", index=True
+    )
+    target_phenomenon_id: int | None = Field(default=None, foreign_key="phenomenon.id")
+    # An arXiv id, DOI or URL ("" when the target is internal, so uniqueness holds).
+    target_external: str = Field(default="", max_length=500)
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    author_id: int = Field(foreign_key="user.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Comment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    observation_id: int = Field(foreign_key="observation.id", index=True)
+    version: int  # the version it was made on
+    author_id: int = Field(foreign_key="user.id", index=True)
+    parent_id: int | None = Field(default=None, foreign_key="comment.id")
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    # Optional anchor on a curve: the series and the index the comment is about.
+    series: str | None = Field(default=None, max_length=64)
+    x: float | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    edited_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+
+class CommentRevision(SQLModel, table=True):
+    """An earlier body of an edited comment (the history is kept)."""
+
+    __tablename__ = "comment_revision"
+
+    id: int | None = Field(default=None, primary_key=True)
+    comment_id: int = Field(foreign_key="comment.id", index=True)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class VerificationJob(SQLModel, table=True):
+    """The queued work of re-running one observation version on N seeds."""
+
+    __tablename__ = "verification_job"
+    __table_args__ = (Index("ix_verification_job_claim", "status", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="observation_version.id", index=True)
+    status: str = Field(default=JobStatus.queued.value, max_length=16)
+    seeds: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    attempts: int = 0
+    worker_id: str | None = Field(default=None, max_length=200)
+    lease_expires_at: datetime | None = None
+    # A retried job waits until then (the retry policy's back-off).
+    not_before: datetime | None = None
+    # One line per failed attempt or lapsed lease, for the `error` verdict.
+    failures: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None

@@ -1,0 +1,409 @@
+"""Observations: create, version, store runs and series, find, list and present.
+
+Service functions take keyword-only arguments, never commit (the request or
+the job does), and raise `Problem` for input a person must fix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, or_
+from sqlmodel import Session, select
+
+import phenomena as builtin_phenomena
+from runner.claims import ClaimSyntaxError, validate_claim
+from runner.spec import (
+    SLUG,
+    BuiltinRecipe,
+    Environment,
+    ObservationCreate,
+    ObservationSpec,
+    RunKind,
+    RunResult,
+    Series,
+    SourceRecipe,
+    Verdict,
+    source_sha256,
+)
+from server.errors import Problem, invalid, not_found
+from server.models import (
+    MetricSeries,
+    Observation,
+    ObservationPhenomenon,
+    ObservationTag,
+    ObservationVersion,
+    Phenomenon,
+    Recipe,
+    Run,
+    User,
+)
+
+REF = re.compile(r"^\s*(?:T-?)?(\d+)(?:v(\d+))?\s*$", re.IGNORECASE)
+
+
+def format_ref(number: int, version: int | None = None) -> str:
+    return f"T-{number}" if version is None else f"T-{number}v{version}"
+
+
+def parse_ref(ref: str) -> tuple[int, int | None]:
+    """`42`, `T-42` or `T-42v2` -> (42, None | 2)."""
+    match = REF.match(str(ref))
+    if match is None:
+        raise not_found(
+            "Observation", f"{ref!r} is not an observation id; use 42, T-42 or T-42v2"
+        )
+    number, version = match.groups()
+    return int(number), (int(version) if version else None)
+
+
+def find_version(*, session: Session, ref: str) -> tuple[Observation, ObservationVersion]:
+    """The observation and the version `ref` names (its latest when no version is given)."""
+    number, version = parse_ref(ref)
+    observation = session.get(Observation, number)
+    if observation is None:
+        raise not_found("Observation", f"there is no observation {format_ref(number)}")
+    wanted = version or observation.latest_version
+    row = session.exec(
+        select(ObservationVersion).where(
+            ObservationVersion.observation_id == number, ObservationVersion.version == wanted
+        )
+    ).first()
+    if row is None:
+        raise not_found(
+            "Observation version",
+            f"{format_ref(number)} has versions 1 to {observation.latest_version}, "
+            f"not {wanted}",
+        )
+    return observation, row
+
+
+# --- writing -------------------------------------------------------------------
+
+
+def ensure_recipe(*, session: Session, recipe: BuiltinRecipe | SourceRecipe) -> Recipe:
+    """The stored recipe with this content, created on first use (recipes are immutable)."""
+    if isinstance(recipe, BuiltinRecipe):
+        if recipe.builtin not in builtin_phenomena.BUILTINS:
+            raise invalid(
+                f"recipe.builtin: no built-in recipe {recipe.builtin!r}; "
+                f"built-ins are: {', '.join(builtin_phenomena.names())}"
+            )
+        digest, entrypoint = source_sha256(f"builtin:{recipe.builtin}"), "run"
+    else:
+        digest, entrypoint = recipe.sha256, recipe.entrypoint
+    row = session.exec(
+        select(Recipe).where(Recipe.sha256 == digest, Recipe.entrypoint == entrypoint)
+    ).first()
+    if row is None:
+        row = Recipe(
+            sha256=digest,
+            entrypoint=entrypoint,
+            builtin=getattr(recipe, "builtin", None),
+            source=getattr(recipe, "source", None),
+        )
+        session.add(row)
+        session.flush()
+    return row
+
+
+def _phenomena_for(*, session: Session, slugs: list[str]) -> list[Phenomenon]:
+    wanted = list(dict.fromkeys(slugs))
+    if not wanted:
+        return []
+    rows = session.exec(select(Phenomenon).where(Phenomenon.slug.in_(wanted))).all()
+    found = {p.slug: p for p in rows}
+    missing = [s for s in wanted if s not in found]
+    if missing:
+        known = session.exec(select(Phenomenon.slug).order_by(Phenomenon.slug)).all()
+        raise invalid(
+            f"phenomena: unknown phenomenon {', '.join(map(repr, missing))}; known: "
+            f"{', '.join(known)} (propose a new one with POST /api/v1/phenomena)"
+        )
+    return [found[s] for s in wanted]
+
+
+def _check_submission(body: ObservationCreate) -> None:
+    for i, claim in enumerate(body.claims):
+        try:
+            validate_claim(claim, body.metrics.keys())
+        except ClaimSyntaxError as exc:
+            raise invalid(
+                f"claims[{i}]: {exc.message} (column {exc.column})",
+                errors=[{"location": f"claims.{i}", "message": exc.message, "column": exc.column}],
+            ) from None
+    for tag in body.tags:
+        if not SLUG.match(tag):
+            raise invalid(
+                f"tags: {tag!r} is not a tag; use lower-case words joined by hyphens"
+            )
+    _check_finite(body.config, "config")
+
+
+def _check_finite(value: Any, where: str) -> None:
+    if isinstance(value, float) and not np.isfinite(value):
+        raise invalid(f"{where}: {value!r} is not allowed; use a finite number or null")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_finite(item, f"{where}[{i}]")
+
+
+def create_observation(
+    *, session: Session, author: User, body: ObservationCreate
+) -> tuple[Observation, ObservationVersion]:
+    """A new observation `T-<n>` with version 1 and the author's run."""
+    _check_submission(body)
+    observation = Observation(author_id=author.id, latest_version=1)
+    session.add(observation)
+    session.flush()
+    version = _add_version(
+        session=session, observation=observation, author=author, body=body, number=1
+    )
+    return observation, version
+
+
+def create_version(
+    *,
+    session: Session,
+    observation: Observation,
+    author: User,
+    body: ObservationCreate,
+    change_message: str,
+) -> ObservationVersion:
+    """Version k+1 of an observation; the earlier versions stay as they were."""
+    if observation.author_id != author.id:
+        raise Problem(
+            403, "Not allowed", "only the observation's author may publish a new version"
+        )
+    if observation.withdrawn_at is not None:
+        raise Problem(409, "Withdrawn", "this observation was withdrawn; post a new one")
+    _check_submission(body)
+    number = observation.latest_version + 1
+    version = _add_version(
+        session=session,
+        observation=observation,
+        author=author,
+        body=body,
+        number=number,
+        change_message=change_message,
+    )
+    observation.latest_version = number
+    session.add(observation)
+    return version
+
+
+def _add_version(
+    *,
+    session: Session,
+    observation: Observation,
+    author: User,
+    body: ObservationCreate,
+    number: int,
+    change_message: str = "",
+) -> ObservationVersion:
+    linked = _phenomena_for(session=session, slugs=body.phenomena)
+    recipe = ensure_recipe(session=session, recipe=body.recipe)
+    version = ObservationVersion(
+        observation_id=observation.id,
+        version=number,
+        title=body.title.strip(),
+        notes=body.notes,
+        tags=list(dict.fromkeys(body.tags)),
+        recipe_id=recipe.id,
+        config=body.config,
+        seed=body.seed,
+        claims=list(body.claims),
+        environment=body.environment.model_dump() if body.environment else None,
+        change_message=change_message,
+        verdict=Verdict.unverified.value,
+    )
+    session.add(version)
+    session.flush()
+    observation.latest_version_id = version.id
+    session.add(observation)
+    for phenomenon in linked:
+        session.add(ObservationPhenomenon(version_id=version.id, phenomenon_id=phenomenon.id))
+    for tag in version.tags:
+        session.add(ObservationTag(version_id=version.id, tag=tag))
+    store_run(
+        session=session,
+        version=version,
+        run=RunResult(
+            status="ok", seed=body.seed, metrics=body.metrics, environment=body.environment
+        ),
+        kind=RunKind.author,
+    )
+    return version
+
+
+def store_run(
+    *,
+    session: Session,
+    version: ObservationVersion,
+    run: RunResult,
+    kind: RunKind,
+    job_id: int | None = None,
+    worker_id: str | None = None,
+) -> Run:
+    """Store one run and its series (one row per series, the whole array in it)."""
+    row = Run(
+        version_id=version.id,
+        kind=kind.value,
+        seed=run.seed,
+        status=run.status.value if hasattr(run.status, "value") else str(run.status),
+        job_id=job_id,
+        worker_id=worker_id,
+        environment=run.environment.model_dump() if run.environment else None,
+        wall_time_s=run.wall_time_s,
+        cpu_time_s=run.cpu_time_s,
+        peak_memory_mb=run.peak_memory_mb,
+        network_isolated=run.network_isolated,
+        error=run.error,
+        log_tail=run.log_tail,
+        claim_results=[c.model_dump() for c in run.claims],
+    )
+    session.add(row)
+    session.flush()
+    session.add_all(
+        [
+            MetricSeries(
+                run_id=row.id,
+                name=name,
+                axis=series.axis,
+                n_points=len(series.x),
+                x=MetricSeries.pack(series.x),
+                y=MetricSeries.pack(series.y),
+            )
+            for name, series in run.metrics.items()
+        ]
+    )
+    return row
+
+
+# --- reading -------------------------------------------------------------------
+
+
+def series_of(row: MetricSeries) -> Series:
+    """A stored series as wire format (NaN back to null)."""
+    y = row.ys()
+    values = y.tolist()
+    if not np.isfinite(y).all():
+        values = [v if np.isfinite(v) else None for v in values]
+    return Series.model_construct(x=row.xs().tolist(), y=values, axis=row.axis)
+
+
+def load_series(*, session: Session, run_ids: Iterable[int]) -> dict[int, dict[str, Series]]:
+    """run id -> {name: series} for every given run, in one query."""
+    ids = list(run_ids)
+    result: dict[int, dict[str, Series]] = {i: {} for i in ids}
+    if not ids:
+        return result
+    rows = session.exec(
+        select(MetricSeries).where(MetricSeries.run_id.in_(ids)).order_by(MetricSeries.id)
+    ).all()
+    for row in rows:
+        result[row.run_id][row.name] = series_of(row)
+    return result
+
+
+def author_run(*, session: Session, version: ObservationVersion) -> Run:
+    return session.exec(
+        select(Run).where(Run.version_id == version.id, Run.kind == RunKind.author.value)
+    ).one()
+
+
+def spec_of(*, session: Session, version: ObservationVersion) -> ObservationSpec:
+    """All that is needed to re-run a version and check its claims."""
+    recipe = session.get(Recipe, version.recipe_id)
+    if recipe.builtin:
+        recipe_spec: BuiltinRecipe | SourceRecipe = BuiltinRecipe(builtin=recipe.builtin)
+    else:
+        recipe_spec = SourceRecipe(source=recipe.source, entrypoint=recipe.entrypoint)
+    run = author_run(session=session, version=version)
+    metrics = load_series(session=session, run_ids=[run.id])[run.id]
+    return ObservationSpec.model_construct(
+        recipe=recipe_spec,
+        config=version.config,
+        seed=version.seed,
+        metrics=metrics,
+        claims=version.claims,
+        environment=Environment(**version.environment) if version.environment else None,
+    )
+
+
+def list_observations(
+    *,
+    session: Session,
+    phenomenon: str | None = None,
+    tag: str | None = None,
+    author: str | None = None,
+    verdict: str | None = None,
+    q: str | None = None,
+    cursor: int | None = None,
+    limit: int = 50,
+    include_withdrawn: bool = False,
+) -> tuple[list[tuple[Observation, ObservationVersion]], int | None]:
+    """Latest versions, newest first; `cursor` is the last id of the previous page."""
+    query = select(Observation, ObservationVersion).join(
+        ObservationVersion, ObservationVersion.id == Observation.latest_version_id
+    )
+    if phenomenon:
+        query = query.join(
+            ObservationPhenomenon, ObservationPhenomenon.version_id == ObservationVersion.id
+        ).join(Phenomenon, Phenomenon.id == ObservationPhenomenon.phenomenon_id)
+        query = query.where(Phenomenon.slug == phenomenon)
+    if tag:
+        query = query.join(
+            ObservationTag, ObservationTag.version_id == ObservationVersion.id
+        ).where(ObservationTag.tag == tag)
+    if author:
+        query = query.join(User, User.id == Observation.author_id).where(User.handle == author)
+    if verdict:
+        valid = {v.value for v in Verdict}
+        if verdict not in valid:
+            raise invalid(f"verdict: {verdict!r} is not one of {', '.join(sorted(valid))}")
+        query = query.where(ObservationVersion.verdict == verdict)
+    if q:
+        pattern = f"%{q.strip().lower()}%"
+        query = query.where(
+            or_(
+                func.lower(ObservationVersion.title).like(pattern),
+                func.lower(ObservationVersion.notes).like(pattern),
+            )
+        )
+    if not include_withdrawn:
+        query = query.where(Observation.withdrawn_at.is_(None))
+    if cursor is not None:
+        query = query.where(Observation.id < cursor)
+    rows = session.exec(query.order_by(Observation.id.desc()).limit(limit + 1)).all()
+    page = [(o, v) for o, v in rows[:limit]]
+    next_cursor = page[-1][0].id if len(rows) > limit and page else None
+    return page, next_cursor
+
+
+def phenomena_of(*, session: Session, version_ids: list[int]) -> dict[int, list[str]]:
+    """version id -> phenomenon slugs, in one query."""
+    result: dict[int, list[str]] = defaultdict(list)
+    if version_ids:
+        rows = session.exec(
+            select(ObservationPhenomenon.version_id, Phenomenon.slug)
+            .join(Phenomenon, Phenomenon.id == ObservationPhenomenon.phenomenon_id)
+            .where(ObservationPhenomenon.version_id.in_(version_ids))
+        ).all()
+        for version_id, slug in rows:
+            result[version_id].append(slug)
+    return result
+
+
+def users_by_id(*, session: Session, ids: Iterable[int]) -> dict[int, User]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return {u.id: u for u in session.exec(select(User).where(User.id.in_(wanted))).all()}

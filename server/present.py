@@ -1,0 +1,139 @@
+"""Observation records as the API returns them (the web pages render the same data)."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from runner.spec import SeriesComparison
+from server.models import (
+    MetricSeries,
+    Observation,
+    ObservationVersion,
+    Recipe,
+    Run,
+    User,
+)
+from server.observations import format_ref, phenomena_of, users_by_id
+from server.schemas import (
+    ObservationPublic,
+    ObservationSummary,
+    RecipePublic,
+    RunSummary,
+    SeriesInfo,
+    UserPublic,
+    VersionInfo,
+)
+
+
+def user_public(user: User) -> UserPublic:
+    return UserPublic(
+        handle=user.handle,
+        display_name=user.display_name,
+        orcid=user.orcid,
+        affiliation=user.affiliation,
+        created_at=user.created_at,
+    )
+
+
+def summaries(
+    *, session: Session, rows: list[tuple[Observation, ObservationVersion]]
+) -> list[ObservationSummary]:
+    """List items for many observations with two extra queries in all."""
+    slugs = phenomena_of(session=session, version_ids=[v.id for _, v in rows])
+    authors = users_by_id(session=session, ids=[o.author_id for o, _ in rows])
+    return [
+        _summary(observation, version, authors[observation.author_id], slugs.get(version.id, []))
+        for observation, version in rows
+    ]
+
+
+def _summary(
+    observation: Observation, version: ObservationVersion, author: User, slugs: list[str]
+) -> ObservationSummary:
+    return ObservationSummary(
+        id=format_ref(observation.id),
+        ref=format_ref(observation.id, version.version),
+        number=observation.id,
+        version=version.version,
+        latest_version=observation.latest_version,
+        title=version.title,
+        author=user_public(author),
+        created_at=version.created_at,
+        phenomena=slugs,
+        tags=version.tags,
+        verdict=version.verdict,
+        pass_rates=version.pass_rates,
+        withdrawn=observation.withdrawn_at is not None,
+    )
+
+
+def observation_public(
+    *, session: Session, observation: Observation, version: ObservationVersion
+) -> ObservationPublic:
+    """The whole record of one version: content, verification, runs, versions."""
+    author = session.get(User, observation.author_id)
+    slugs = phenomena_of(session=session, version_ids=[version.id]).get(version.id, [])
+    recipe = session.get(Recipe, version.recipe_id)
+    versions = session.exec(
+        select(ObservationVersion)
+        .where(ObservationVersion.observation_id == observation.id)
+        .order_by(ObservationVersion.version)
+    ).all()
+    runs = session.exec(
+        select(Run).where(Run.version_id == version.id).order_by(Run.id)
+    ).all()
+    author_run = next(r for r in runs if r.kind == "author")
+    series = session.exec(
+        select(MetricSeries.name, MetricSeries.axis, MetricSeries.n_points)
+        .where(MetricSeries.run_id == author_run.id)
+        .order_by(MetricSeries.id)
+    ).all()
+    summary = _summary(observation, version, author, slugs)
+    return ObservationPublic(
+        **summary.model_dump(),
+        notes=version.notes,
+        recipe=RecipePublic(
+            kind="builtin" if recipe.builtin else "source",
+            builtin=recipe.builtin,
+            sha256=recipe.sha256,
+            entrypoint=recipe.entrypoint,
+        ),
+        config=version.config,
+        seed=version.seed,
+        claims=version.claims,
+        environment=version.environment,
+        change_message=version.change_message,
+        verdict_reason=version.verdict_reason,
+        verdict_at=version.verdict_at,
+        comparisons=[SeriesComparison(**c) for c in version.comparisons],
+        metrics=[SeriesInfo(name=n, axis=a, n_points=p) for n, a, p in series],
+        versions=[
+            VersionInfo(
+                id=format_ref(observation.id, v.version),
+                version=v.version,
+                created_at=v.created_at,
+                change_message=v.change_message,
+                verdict=v.verdict,
+            )
+            for v in versions
+        ],
+        runs=[
+            RunSummary(
+                id=r.id,
+                kind=r.kind,
+                seed=r.seed,
+                status=r.status,
+                worker_id=r.worker_id,
+                wall_time_s=r.wall_time_s,
+                cpu_time_s=r.cpu_time_s,
+                peak_memory_mb=r.peak_memory_mb,
+                network_isolated=r.network_isolated,
+                error=r.error,
+                environment=r.environment,
+                claims=r.claim_results,
+                created_at=r.created_at,
+            )
+            for r in runs
+        ],
+        rerun=f"tycho rerun {format_ref(observation.id, version.version)}",
+    )
