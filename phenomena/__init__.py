@@ -25,16 +25,11 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-# slug -> module path. The slug is the stable public name of the recipe.
+from runner.spec import BUILTIN_RECIPES
+
+# slug -> module path; the slugs are the stable public names in runner.spec.
 BUILTINS: dict[str, str] = {
-    "grokking": "phenomena.grokking",
-    "double-descent": "phenomena.double_descent",
-    "edge-of-stability": "phenomena.edge_of_stability",
-    "superposition": "phenomena.superposition",
-    "neural-scaling": "phenomena.neural_scaling",
-    "emergence": "phenomena.emergence",
-    "loss-parameterization": "phenomena.loss_parameterization",
-    "feature-learning": "phenomena.feature_learning",
+    name: f"phenomena.{name.replace('-', '_')}" for name in BUILTIN_RECIPES
 }
 
 

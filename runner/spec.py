@@ -23,6 +23,18 @@ AXIS_NAME = SERIES_NAME
 # Phenomenon slugs and tags: lower-case words joined by hyphens.
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_CLAIMS = 64
+# The built-in recipes, by slug; `phenomena/` holds one module per name. The
+# server validates `{"builtin": name}` against this list without importing them.
+BUILTIN_RECIPES: tuple[str, ...] = (
+    "grokking",
+    "double-descent",
+    "edge-of-stability",
+    "superposition",
+    "neural-scaling",
+    "emergence",
+    "loss-parameterization",
+    "feature-learning",
+)
 MAX_CLAIM_CHARS = 500
 
 

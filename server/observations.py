@@ -15,9 +15,9 @@ import numpy as np
 from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
-import phenomena as builtin_phenomena
 from runner.claims import ClaimSyntaxError, validate_claim
 from runner.spec import (
+    BUILTIN_RECIPES,
     SLUG,
     BuiltinRecipe,
     Environment,
@@ -88,10 +88,10 @@ def find_version(*, session: Session, ref: str) -> tuple[Observation, Observatio
 def ensure_recipe(*, session: Session, recipe: BuiltinRecipe | SourceRecipe) -> Recipe:
     """The stored recipe with this content, created on first use (recipes are immutable)."""
     if isinstance(recipe, BuiltinRecipe):
-        if recipe.builtin not in builtin_phenomena.BUILTINS:
+        if recipe.builtin not in BUILTIN_RECIPES:
             raise invalid(
                 f"recipe.builtin: no built-in recipe {recipe.builtin!r}; "
-                f"built-ins are: {', '.join(builtin_phenomena.names())}"
+                f"built-ins are: {', '.join(BUILTIN_RECIPES)}"
             )
         digest, entrypoint = source_sha256(f"builtin:{recipe.builtin}"), "run"
     else:

@@ -237,6 +237,17 @@ def fail_job(
     return job
 
 
+def release_job(*, session: Session, job_id: int, worker_id: str) -> VerificationJob:
+    """A worker shutting down hands its job back; the attempt does not count."""
+    job = _own_live_job(session=session, job_id=job_id, worker_id=worker_id, now=utcnow())
+    job.status = JobStatus.queued.value
+    job.attempts = max(job.attempts - 1, 0)
+    job.worker_id = None
+    job.lease_expires_at = None
+    session.add(job)
+    return job
+
+
 def verification_status(*, session: Session, version: ObservationVersion) -> dict[str, Any] | None:
     """The latest job of a version, as the API shows it."""
     job = session.execute(

@@ -8,7 +8,7 @@ from runner.spec import JobAssignment, JobClaimRequest, JobComplete, JobFail, Jo
 from server.deps import SessionDep, SettingsDep, WorkerUser
 from server.models import ObservationVersion
 from server.observations import format_ref, spec_of
-from server.queue import RetryPolicy, claim_job, complete_job, fail_job, heartbeat
+from server.queue import RetryPolicy, claim_job, complete_job, fail_job, heartbeat, release_job
 
 router = APIRouter(prefix="/jobs", tags=["worker"])
 
@@ -68,3 +68,11 @@ def fail(job_id: int, body: JobFail, session: SessionDep, settings: SettingsDep,
                    policy=_policy(settings))
     session.commit()
     return {"job": job.id, "status": job.status, "attempts": job.attempts}
+
+
+@router.post("/{job_id}/release")
+def release(job_id: int, body: JobHeartbeat, session: SessionDep, _worker: WorkerUser) -> dict:
+    """Hand a job back to the queue without counting the attempt (a worker shutting down)."""
+    job = release_job(session=session, job_id=job_id, worker_id=body.worker_id)
+    session.commit()
+    return {"job": job.id, "status": job.status}

@@ -7,12 +7,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 import runner
-from server.auth import issue_token
 from server.deps import CurrentUser, SessionDep, SettingsDep
 from server.errors import Problem, not_found
-from server.models import TokenScope, User
+from server.models import User
 from server.present import user_public
 from server.schemas import UserCreate, UserCreated, UserPublic
+from server.users import create_user
 
 router = APIRouter(tags=["users"])
 
@@ -21,23 +21,6 @@ router = APIRouter(tags=["users"])
 def health() -> dict:
     """Liveness and the server's version."""
     return {"status": "ok", "version": runner.__version__}
-
-
-def create_user(*, session, body: UserCreate, scope: TokenScope = TokenScope.write,
-                is_admin: bool = False) -> tuple[User, str]:
-    """A new user and their first token (not committed)."""
-    if session.exec(select(User).where(User.handle == body.handle)).first() is not None:
-        raise Problem(409, "Handle taken", f"the handle {body.handle!r} is taken; pick another")
-    user = User(
-        handle=body.handle,
-        display_name=body.display_name or body.handle,
-        orcid=body.orcid,
-        affiliation=body.affiliation,
-        is_admin=is_admin,
-    )
-    session.add(user)
-    session.flush()
-    return user, issue_token(session=session, user=user, scope=scope, label="first token")
 
 
 @router.post("/users", status_code=201, response_model=UserCreated)

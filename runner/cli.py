@@ -1,0 +1,484 @@
+"""The `tycho` command line: each command is a thin wrapper over a library call.
+
+Commands that talk to a registry take --server and --token, defaulting to
+TYCHO_SERVER (else http://127.0.0.1:8000) and TYCHO_TOKEN. Server-side commands
+(serve, db, user) import the server only when they run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from runner.client import Client, TychoError, default_server
+
+app = typer.Typer(
+    help="Tycho: post, verify, browse, rerun and cite observations of how small models train.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+user_app = typer.Typer(help="Create users and tokens directly in the server's database.")
+db_app = typer.Typer(help="The server's database: migrate it, show its revision.")
+app.add_typer(user_app, name="user")
+app.add_typer(db_app, name="db")
+console = Console()
+errors = Console(stderr=True)
+
+ServerOpt = Annotated[str, typer.Option("--server", envvar="TYCHO_SERVER",
+                                        help="Registry URL.")]
+TokenOpt = Annotated[Optional[str], typer.Option("--token", envvar="TYCHO_TOKEN",
+                                                 help="API token (writes need one).")]
+DbOpt = Annotated[Optional[Path], typer.Option("--db", help="SQLite file to use instead of "
+                                               "TYCHO_DATABASE_URL / the default data dir.")]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    errors.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _client(server: str, token: str | None) -> Client:
+    return Client(server=server, token=token)
+
+
+def _database_url(db: Path | None) -> str:
+    from server.settings import get_settings
+
+    if db is not None:
+        return f"sqlite:///{db.resolve()}"
+    return get_settings().resolved_database_url()
+
+
+# --- running locally ---------------------------------------------------------
+
+
+class _Progress:
+    """A live line with the latest metrics while a run goes on."""
+
+    def __init__(self, label: str) -> None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                 TimeElapsedColumn(), console=errors, transient=True)
+        self.task = self.progress.add_task(label)
+        self.label = label
+        self.latest: dict[str, float | None] = {}
+        self.last_draw = 0.0
+
+    def __enter__(self) -> "_Progress":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def point(self, point: dict) -> None:
+        self.latest.update(point.get("values", {}))
+        now = time.monotonic()
+        if now - self.last_draw < 0.2:
+            return
+        self.last_draw = now
+        shown = ", ".join(f"{k}={v:.4g}" if v is not None else f"{k}=nan"
+                          for k, v in list(self.latest.items())[:5])
+        self.progress.update(self.task, description=(
+            f"{self.label}  {point.get('axis', 'step')} {point.get('x', 0):g}  {shown}"))
+
+
+def _claims_table(results, title: str = "claims") -> Table:
+    table = Table(title=title, show_lines=False)
+    table.add_column("holds")
+    table.add_column("claim")
+    table.add_column("detail")
+    for result in results:
+        table.add_row("[green]yes[/green]" if result.holds else "[red]no[/red]",
+                      result.claim, result.detail)
+    return table
+
+
+@app.command()
+def run(
+    target: Annotated[str, typer.Argument(help="A built-in phenomenon (grokking) or my_toy.py[:fn].")],
+    set_: Annotated[list[str], typer.Option("--set", help="Config override key=value (repeat).")] = [],
+    seed: Annotated[int, typer.Option(help="The seed.")] = 0,
+    claim: Annotated[list[str], typer.Option(help="An extra claim to check (repeat).")] = [],
+    out: Annotated[Optional[Path], typer.Option(help="Output directory.")] = None,
+    quick: Annotated[bool, typer.Option(help="Use the built-in's quick config (seconds).")] = False,
+    threads: Annotated[int, typer.Option(help="torch threads in the run.")] = 1,
+) -> None:
+    """Run a recipe locally in the sandbox and check its claims.
+
+    Writes spec.json, metrics.json, run.json and plots/ to --out (default
+    tycho-runs/NAME-seedN). Exits 0 if every claim holds, 1 if one fails.
+
+    Example: tycho run grokking --set weight_decay=0 --claim "final(test_acc) >= 0.9"
+    """
+    import phenomena
+    from runner.local import (TargetError, default_claims, parse_overrides, resolve_target,
+                              run_locally, write_run_dir)
+    from runner.spec import ObservationSpec
+
+    try:
+        recipe = resolve_target(target)
+        config = parse_overrides(set_)
+    except (TargetError, ValueError) as exc:
+        _fail(str(exc))
+    if quick:
+        if not hasattr(recipe, "builtin"):
+            _fail("--quick applies to built-in phenomena only")
+        config = {**phenomena.get(recipe.builtin).quick, **config}
+    claims = default_claims(recipe) + list(claim)
+    name = getattr(recipe, "builtin", None) or Path(target.partition(":")[0]).stem
+    out = out or Path("tycho-runs") / f"{name}-seed{seed}"
+    try:
+        with _Progress(f"running {name} (seed {seed})") as progress:
+            result = run_locally(recipe, config, seed, claims, threads=threads,
+                                 on_point=progress.point)
+    except (ValueError, KeyError) as exc:
+        _fail(str(exc))
+    spec = ObservationSpec(recipe=recipe, config=config, seed=seed, claims=claims,
+                           environment=result.environment)
+    write_run_dir(out, spec, result, title=name)
+    if result.status.value == "error":
+        errors.print(f"[red]run failed:[/red] {result.error}")
+        if result.log_tail:
+            errors.print(result.log_tail[-2000:])
+        raise typer.Exit(2)
+    console.print(f"{len(result.metrics)} series, {result.wall_time_s:.1f} s wall, "
+                  f"{result.peak_memory_mb or 0:.0f} MB peak -> {out}")
+    if result.claims:
+        console.print(_claims_table(result.claims))
+    raise typer.Exit(0 if all(c.holds for c in result.claims) else 1)
+
+
+@app.command()
+def post(
+    directory: Annotated[Path, typer.Argument(help="A `tycho run` output directory.")],
+    title: Annotated[Optional[str], typer.Option(help="Title (built-ins have a default).")] = None,
+    notes: Annotated[Optional[Path], typer.Option(help="A Markdown file of notes.")] = None,
+    phenomenon: Annotated[list[str], typer.Option(help="Phenomenon slug (repeat).")] = [],
+    tag: Annotated[list[str], typer.Option(help="Tag (repeat).")] = [],
+    server: ServerOpt = default_server(),
+    token: TokenOpt = None,
+) -> None:
+    """Post a `tycho run` output directory as an observation, exactly as run.
+
+    Example: tycho post tycho-runs/grokking-seed0 --notes notes.md --tag mlp
+    """
+    import phenomena
+    from runner.local import read_run_dir
+    from runner.spec import ObservationCreate
+
+    try:
+        spec = read_run_dir(directory)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    builtin = getattr(spec.recipe, "builtin", None)
+    if title is None:
+        if builtin is None:
+            _fail("--title is needed for a recipe of your own")
+        title = phenomena.get(builtin).title
+    if not phenomenon and builtin:
+        phenomenon = [builtin]
+    body = ObservationCreate(**spec.model_dump(), title=title, phenomena=phenomenon, tags=tag,
+                             notes=notes.read_text(encoding="utf-8") if notes else "")
+    try:
+        created = _client(server, token).post_observation(body)
+    except TychoError as exc:
+        _fail(str(exc))
+    console.print(f"posted {created['id']}: {created['title']}")
+    console.print(f"  {server.rstrip('/')}/{created['id']}")
+    print(created["id"])
+
+
+@app.command()
+def rerun(
+    ref: Annotated[str, typer.Argument(help="Observation id: T-42 or T-42v2.")],
+    seeds: Annotated[int, typer.Option(help="Fresh seeds to run besides the original.")] = 0,
+    post_result: Annotated[bool, typer.Option("--post", help="Post the result as a reproduction "
+                                              "linked to the original.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Run submitted source without asking.")] = False,
+    threads: Annotated[int, typer.Option(help="torch threads in the run.")] = 1,
+    server: ServerOpt = default_server(),
+    token: TokenOpt = None,
+) -> None:
+    """Re-run someone's observation on this machine and check its claims.
+
+    Exits 0 if every claim holds on the original seed, 1 if one fails.
+
+    Example: tycho rerun T-42 --seeds 4 --post
+    """
+    from runner.reproduce import reproduce
+
+    client = _client(server, token)
+    try:
+        record = client.get_observation(ref)
+        spec = client.spec(record["ref"])
+    except TychoError as exc:
+        _fail(str(exc))
+    console.print(f"[bold]{record['ref']}[/bold] {record['title']} "
+                  f"(by {record['author']['handle']}, verdict {record['verdict']})")
+    if hasattr(spec.recipe, "builtin"):
+        console.print(f"recipe: built-in [bold]{spec.recipe.builtin}[/bold]")
+    else:
+        lines = spec.recipe.source.splitlines()
+        console.print(f"recipe: submitted source, sha256 {spec.recipe.sha256}, "
+                      f"entrypoint {spec.recipe.entrypoint}, {len(lines)} lines:")
+        for line in lines[:15]:
+            console.print(f"  {line}", markup=False, highlight=False)
+        if not yes and not typer.confirm("Run this code in the sandbox on this machine?"):
+            raise typer.Exit(1)
+    all_seeds = [spec.seed] + [spec.seed + i for i in range(1, seeds + 1)]
+    with _Progress(f"re-running {record['ref']}") as progress:
+        result = reproduce(spec, all_seeds, threads=threads,
+                           on_point=lambda seed, point: progress.point(point))
+    original = result.runs[0]
+    if original.status.value == "error":
+        errors.print(f"[red]the run failed:[/red] {original.error}")
+    table = Table(title="series (original seed vs posted)")
+    for column in ("series", "exact", "max abs diff", "max rel diff", "note"):
+        table.add_column(column)
+    for c in result.judgement.comparisons:
+        table.add_row(c.name, "yes" if c.exact else "no",
+                      "" if c.max_abs_diff is None else f"{c.max_abs_diff:.3g}",
+                      "" if c.max_rel_diff is None else f"{c.max_rel_diff:.3g}", c.problem or "")
+    console.print(table)
+    console.print(_claims_table(original.claims, f"claims on seed {spec.seed}"))
+    for claim_text, rate in result.judgement.pass_rates.items():
+        console.print(f"  {rate:.0%} of {seeds} fresh seeds: {claim_text}")
+    console.print(f"verdict here: [bold]{result.judgement.verdict.value}[/bold] — "
+                  f"{result.judgement.reason}")
+    holds = bool(original.claims) and all(c.holds for c in original.claims)
+    if not spec.claims:
+        holds = result.judgement.verdict.value == "reproduced"
+    if post_result:
+        from runner.spec import ObservationCreate
+
+        relation = "reproduces" if holds else "fails-to-reproduce"
+        body = ObservationCreate(
+            title=f"Reproduction of {record['ref']}: {record['title']}"[:300],
+            phenomena=record["phenomena"], tags=["reproduction"],
+            notes=f"Re-ran {record['ref']} with `tycho rerun`: {result.judgement.reason}.",
+            recipe=spec.recipe, config=spec.config, seed=spec.seed, metrics=original.metrics,
+            claims=spec.claims, environment=original.environment)
+        try:
+            created = client.post_observation(body)
+            client.link(created["id"], relation, record["ref"],
+                        note=f"verdict on this machine: {result.judgement.verdict.value}")
+        except TychoError as exc:
+            _fail(str(exc))
+        console.print(f"posted {created['id']}, linked {relation} {record['ref']}")
+    raise typer.Exit(0 if holds else 1)
+
+
+# --- reading the registry ----------------------------------------------------------
+
+
+@app.command()
+def show(
+    ref: Annotated[str, typer.Argument(help="Observation id: T-42 or T-42v2.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API record.")] = False,
+    server: ServerOpt = default_server(),
+) -> None:
+    """Show one observation: verdict, claims, series, links.
+
+    Example: tycho show T-42
+    """
+    try:
+        record = _client(server, None).get_observation(ref)
+    except TychoError as exc:
+        _fail(str(exc))
+    if as_json:
+        print(json.dumps(record, indent=2))
+        return
+    console.print(f"[bold]{record['ref']}[/bold]  {record['title']}")
+    console.print(f"by {record['author']['handle']}  ·  {record['created_at'][:10]}  ·  "
+                  f"phenomena: {', '.join(record['phenomena']) or '-'}  ·  "
+                  f"verdict: [bold]{record['verdict']}[/bold]")
+    if record.get("verdict_reason"):
+        console.print(f"  {record['verdict_reason']}")
+    recipe = record["recipe"]
+    console.print(f"recipe: {recipe['builtin'] or 'source ' + recipe['sha256'][:12]}  "
+                  f"seed {record['seed']}  config {json.dumps(record['config'])}")
+    for text in record["claims"]:
+        rate = record["pass_rates"].get(text)
+        console.print(f"  claim: {text}" + (f"   ({rate:.0%} of fresh seeds)" if rate is not None else ""))
+    console.print("series: " + ", ".join(f"{m['name']} ({m['n_points']} pts vs {m['axis']})"
+                                         for m in record["metrics"]))
+    for direction in ("outgoing", "incoming"):
+        for link in record.get("links", {}).get(direction, []):
+            target = link["target"].get("id") or link["target"].get("slug") or link["target"].get("ref")
+            console.print(f"  {link['source']['id']} {link['relation']} {target}  ({link['author']})")
+    console.print(f"re-run it: {record['rerun']}")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Text in titles and notes ('' for all).")] = "",
+    phenomenon: Annotated[Optional[str], typer.Option(help="Phenomenon slug.")] = None,
+    verdict: Annotated[Optional[str], typer.Option(help="e.g. robust, fragile.")] = None,
+    tag: Annotated[Optional[str], typer.Option(help="Tag.")] = None,
+    author: Annotated[Optional[str], typer.Option(help="Author handle.")] = None,
+    limit: Annotated[int, typer.Option(help="How many.")] = 20,
+    server: ServerOpt = default_server(),
+) -> None:
+    """Search the registry.
+
+    Example: tycho search "weight decay" --phenomenon grokking --verdict robust
+    """
+    try:
+        page = _client(server, None).list_observations(
+            q=query or None, phenomenon=phenomenon, verdict=verdict, tag=tag, author=author,
+            limit=limit)
+    except TychoError as exc:
+        _fail(str(exc))
+    table = Table()
+    for column in ("id", "verdict", "phenomena", "author", "title"):
+        table.add_column(column)
+    for item in page["items"]:
+        table.add_row(item["ref"], item["verdict"], ", ".join(item["phenomena"]),
+                      item["author"]["handle"], item["title"])
+    console.print(table)
+
+
+@app.command()
+def cite(
+    ref: Annotated[str, typer.Argument(help="Observation id: T-42 or T-42v2.")],
+    format: Annotated[str, typer.Option(help="bibtex, csl-json or cff.")] = "bibtex",
+    chain: Annotated[bool, typer.Option(help="Cite it with everything it links to.")] = False,
+    depth: Annotated[int, typer.Option(help="Link depth for --chain.")] = 2,
+    server: ServerOpt = default_server(),
+) -> None:
+    """Print a citation of an observation version (or of its chain of links).
+
+    Example: tycho cite T-42 --format bibtex --chain
+    """
+    try:
+        print(_client(server, None).cite(ref, format=format, chain=chain, depth=depth))
+    except TychoError as exc:
+        _fail(str(exc))
+
+
+# --- server side ---------------------------------------------------------------------
+
+
+@app.command()
+def worker(
+    server: ServerOpt = default_server(),
+    token: TokenOpt = None,
+    once: Annotated[bool, typer.Option(help="Do at most one job, then exit.")] = False,
+    concurrency: Annotated[int, typer.Option(help="Jobs at once (each runs its seeds in turn).")] = 1,
+    threads: Annotated[int, typer.Option(help="torch threads per run.")] = 1,
+    worker_id: Annotated[Optional[str], typer.Option(help="Name in the registry's records.")] = None,
+) -> None:
+    """Verify observations: claim jobs from a registry, re-run them, report verdicts.
+
+    Needs a worker token (tycho user token HANDLE --scope worker). SIGTERM
+    hands the current job back.
+
+    Example: TYCHO_TOKEN=tyc_... tycho worker --server https://tycho.example.org
+    """
+    from runner.worker import run_workers
+
+    if not token:
+        _fail("a worker token is needed (--token or TYCHO_TOKEN)")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    done = run_workers(lambda: Client(server=server, token=token), concurrency=concurrency,
+                       once=once, threads=threads, worker_id=worker_id)
+    logging.getLogger("tycho.worker").info("stopped after %d job(s)", done)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    db: DbOpt = None,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not start a local worker.")] = False,
+    workers: Annotated[int, typer.Option(help="Jobs the local worker runs at once.")] = 1,
+) -> None:
+    """Run the registry: migrate the database, start the API and pages, and a local worker.
+
+    With no settings it uses a SQLite file in your data directory.
+
+    Example: tycho serve --port 8000
+    """
+    from server.serve import serve as serve_registry
+
+    serve_registry(host=host, port=port, database_url=_database_url(db),
+                   start_worker=not no_worker, worker_concurrency=workers)
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOpt = None) -> None:
+    """Migrate the database to the newest schema (TYCHO_DATABASE_URL or --db)."""
+    from server.db import upgrade_database
+
+    url = _database_url(db)
+    upgrade_database(url)
+    console.print(f"database at head: {url.split('@')[-1]}")
+
+
+@db_app.command("current")
+def db_current(db: DbOpt = None) -> None:
+    """Show the database's schema revision."""
+    from alembic import command
+
+    from server.db import alembic_config
+
+    command.current(alembic_config(_database_url(db)))
+
+
+@user_app.command("create")
+def user_create(
+    handle: Annotated[str, typer.Argument(help="Lower-case handle.")],
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    admin: Annotated[bool, typer.Option(help="Make an admin (token scope admin).")] = False,
+    db: DbOpt = None,
+) -> None:
+    """Create a user and print their token (shown once).
+
+    Example: tycho user create alice --name "Alice Liddell"
+    """
+    from server.users import create_user_with_token
+
+    try:
+        token = create_user_with_token(_database_url(db), handle=handle, display_name=name,
+                                       admin=admin)
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(f"created {handle}; token (shown once):")
+    print(token)
+
+
+@user_app.command("token")
+def user_token(
+    handle: Annotated[str, typer.Argument(help="An existing handle.")],
+    scope: Annotated[str, typer.Option(help="write, worker or admin.")] = "write",
+    db: DbOpt = None,
+) -> None:
+    """Issue another token for a user (e.g. a worker token).
+
+    Example: tycho user token alice --scope worker
+    """
+    from server.users import issue_token_for
+
+    try:
+        print(issue_token_for(_database_url(db), handle=handle, scope=scope))
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,42 @@
+"""PNG plots of metric series (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from runner.spec import Series
+
+# Series whose values span more than this ratio get a log y axis.
+LOG_SCALE_RATIO = 1e3
+
+
+def plot_series(metrics: Mapping[str, Series], out_dir: Path, title: str = "") -> list[Path]:
+    """One PNG per series in `out_dir`; returns the paths written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, series in metrics.items():
+        figure, axes = plt.subplots(figsize=(6, 3.6), dpi=100)
+        ys = [v for v in series.y if v is not None]
+        axes.plot(series.x, [float("nan") if v is None else v for v in series.y],
+                  marker="o" if len(series.x) <= 30 else None, linewidth=1.4)
+        positive = [v for v in ys if v > 0]
+        if positive and len(positive) == len(ys) and max(ys) / min(positive) > LOG_SCALE_RATIO:
+            axes.set_yscale("log")
+        if series.axis != "step" and series.x and min(series.x) > 0 and max(series.x) / min(series.x) > 50:
+            axes.set_xscale("log")
+        axes.set_xlabel(series.axis)
+        axes.set_ylabel(name)
+        axes.set_title(f"{title}: {name}" if title else name, fontsize=10)
+        axes.grid(alpha=0.3)
+        figure.tight_layout()
+        path = out_dir / f"{name}.png"
+        figure.savefig(path)
+        plt.close(figure)
+        written.append(path)
+    return written

@@ -1,0 +1,51 @@
+"""Re-run an observation's spec on seeds and judge it: what `tycho rerun` and the worker do."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from runner.compare import Judgement, evaluate_run, judge
+from runner.execute import Limits, run_recipe
+from runner.spec import ObservationSpec, RunResult
+
+
+class Stopped(Exception):
+    """The caller asked to stop between seeds (SIGTERM, a cancelled job)."""
+
+
+@dataclass
+class Reproduction:
+    runs: list[RunResult]  # the original seed first
+    judgement: Judgement
+
+
+def reproduce(
+    spec: ObservationSpec,
+    seeds: Sequence[int],
+    *,
+    threads: int = 1,
+    limits: Limits | None = None,
+    on_point: Callable[[int, dict], None] | None = None,
+    on_run: Callable[[RunResult], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Reproduction:
+    """Run `spec` once per seed (the first is the original), evaluate claims, judge."""
+    runs: list[RunResult] = []
+    for seed in seeds:
+        if should_stop is not None and should_stop():
+            raise Stopped(f"stopped before seed {seed}")
+        run = run_recipe(
+            spec.recipe,
+            spec.config,
+            seed,
+            threads=threads,
+            limits=limits or Limits(),
+            on_point=(lambda point, seed=seed: on_point(seed, point)) if on_point else None,
+        )
+        run = evaluate_run(run, spec.claims)
+        runs.append(run)
+        if on_run is not None:
+            on_run(run)
+    return Reproduction(runs=runs, judgement=judge(claims=spec.claims, submitted=spec.metrics,
+                                                   runs=runs))

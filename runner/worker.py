@@ -1,0 +1,152 @@
+"""The verification worker: claim a job over HTTP, re-run it in the sandbox, report back.
+
+The same loop serves the worker `tycho serve` starts beside the server and a
+volunteer's `tycho worker` on another machine. A heartbeat thread keeps the
+lease alive while seeds run; SIGTERM stops claiming and hands the current job
+back (or lets it finish when it is on its last seed).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import socket
+import threading
+import time
+
+from runner.client import Client, TychoError
+from runner.execute import Limits
+from runner.reproduce import Stopped, reproduce
+from runner.spec import JobAssignment, JobComplete
+
+log = logging.getLogger("tycho.worker")
+
+# How often an idle worker asks for work (seconds), with jitter so that many
+# workers do not poll in lock-step.
+POLL_SECONDS = 1.0
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Worker:
+    def __init__(self, client: Client, *, worker_id: str | None = None, threads: int = 1,
+                 limits: Limits | None = None, poll_seconds: float = POLL_SECONDS) -> None:
+        self.client = client
+        self.worker_id = worker_id or default_worker_id()
+        self.threads = threads
+        self.limits = limits or Limits()
+        self.poll_seconds = poll_seconds
+        self.stopping = threading.Event()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run_forever(self, *, once: bool = False) -> int:
+        """Work until stopped (or, with once, until one job is done or none is queued)."""
+        done = 0
+        while not self.stopping.is_set():
+            try:
+                job = self.client.claim_job(self.worker_id)
+            except TychoError as exc:
+                log.warning("claim failed: %s", exc)
+                job = None
+                if exc.status in (401, 403):
+                    raise
+            if job is None:
+                if once:
+                    break
+                self.stopping.wait(self.poll_seconds * (0.5 + random.random()))
+                continue
+            self.work_on(job)
+            done += 1
+            if once:
+                break
+        return done
+
+    def work_on(self, job: JobAssignment) -> None:
+        log.info("claimed job %s (%s, seeds %s)", job.job_id, job.observation, job.seeds)
+        cancelled = threading.Event()
+        beating = threading.Event()
+        beater = threading.Thread(
+            target=self._heartbeat, args=(job, cancelled, beating), daemon=True
+        )
+        beater.start()
+        try:
+            result = reproduce(
+                job.spec, job.seeds, threads=self.threads, limits=self.limits,
+                should_stop=lambda: self.stopping.is_set() or cancelled.is_set(),
+            )
+        except Stopped:
+            beating.set()
+            if not cancelled.is_set():
+                log.info("handing job %s back (worker stopping)", job.job_id)
+                self._quietly(self.client.release_job, job.job_id, self.worker_id)
+            return
+        except Exception as exc:  # a bug here must not kill the worker
+            beating.set()
+            log.exception("job %s failed", job.job_id)
+            self._quietly(self.client.fail_job, job.job_id, self.worker_id, f"worker error: {exc!r}")
+            return
+        beating.set()
+        judgement = result.judgement
+        try:
+            self.client.complete_job(job.job_id, JobComplete(
+                worker_id=self.worker_id, runs=result.runs, comparisons=judgement.comparisons,
+                verdict=judgement.verdict, reason=judgement.reason,
+                pass_rates=judgement.pass_rates,
+            ))
+            log.info("finished job %s (%s): %s", job.job_id, job.observation,
+                     judgement.verdict.value)
+        except TychoError as exc:
+            log.warning("result for job %s refused: %s", job.job_id, exc.detail)
+
+    def _heartbeat(self, job: JobAssignment, cancelled: threading.Event,
+                   beating: threading.Event) -> None:
+        interval = max(job.lease_seconds / 3, 1.0)
+        while not beating.wait(interval):
+            try:
+                reply = self.client.heartbeat(job.job_id, self.worker_id)
+                if reply.get("cancelled"):
+                    cancelled.set()
+                    return
+            except TychoError as exc:
+                log.warning("heartbeat for job %s refused: %s", job.job_id, exc.detail)
+                cancelled.set()
+                return
+
+    @staticmethod
+    def _quietly(call, *args) -> None:
+        try:
+            call(*args)
+        except TychoError as exc:
+            log.warning("%s", exc)
+
+
+def run_workers(client_factory, *, concurrency: int = 1, once: bool = False,
+                **options) -> int:
+    """Run `concurrency` workers in threads until SIGTERM/SIGINT; returns jobs done."""
+    workers = [Worker(client_factory(), **options) for _ in range(concurrency)]
+    if concurrency > 1:
+        for i, worker in enumerate(workers):
+            worker.worker_id = f"{worker.worker_id}-{i}"
+
+    def _stop(signum, _frame):
+        log.info("signal %s: finishing or handing back current jobs", signum)
+        for worker in workers:
+            worker.stop()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+    totals = [0] * concurrency
+    threads = [threading.Thread(target=lambda i=i: totals.__setitem__(i, workers[i].run_forever(once=once)))
+               for i in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(totals)

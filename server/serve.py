@@ -1,0 +1,79 @@
+"""`tycho serve`: migrate, start the API and pages, and a local verification worker.
+
+The local worker is a separate process that talks to the server over HTTP with
+a worker token, exactly as a volunteer's worker on another machine would.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import uvicorn
+from sqlmodel import Session, select
+
+from server.app import create_app
+from server.auth import issue_token
+from server.db import upgrade_database
+from server.models import ApiToken, TokenScope, utcnow
+from server.settings import Settings
+from server.users import ensure_user
+
+LOCAL_WORKER = "local-worker"
+LOCAL_WORKER_LABEL = "tycho serve local worker"
+
+
+def local_worker_token(settings: Settings) -> str:
+    """A fresh worker token for this start; the previous start's tokens are revoked."""
+    from server.db import make_engine
+
+    engine = make_engine(settings.resolved_database_url())
+    with Session(engine) as session:
+        user = ensure_user(session=session, handle=LOCAL_WORKER,
+                           display_name="Local verification worker")
+        for old in session.exec(select(ApiToken).where(
+                ApiToken.user_id == user.id, ApiToken.label == LOCAL_WORKER_LABEL,
+                ApiToken.revoked_at.is_(None))).all():
+            old.revoked_at = utcnow()
+            session.add(old)
+        token = issue_token(session=session, user=user, scope=TokenScope.worker,
+                            label=LOCAL_WORKER_LABEL)
+        session.commit()
+    engine.dispose()
+    return token
+
+
+def start_local_worker(*, url: str, token: str, concurrency: int) -> subprocess.Popen:
+    # The token travels in the environment, not argv, so `ps` does not show it.
+    env = {**os.environ, "TYCHO_TOKEN": token, "TYCHO_SERVER": url}
+    return subprocess.Popen(
+        [sys.executable, "-m", "runner.cli", "worker", "--concurrency", str(concurrency),
+         "--worker-id", LOCAL_WORKER],
+        env=env,
+    )
+
+
+def serve(*, host: str, port: int, database_url: str, start_worker: bool = True,
+          worker_concurrency: int = 1) -> None:
+    settings = Settings(database_url=database_url)
+    upgrade_database(database_url)
+    app = create_app(settings)
+    shown = database_url.split("@")[-1]
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    print(f"Tycho registry on {base}  (API {base}/api/v1, docs {base}/docs)", flush=True)
+    print(f"database: {shown}", flush=True)
+    worker = None
+    if start_worker:
+        worker = start_local_worker(url=base, token=local_worker_token(settings),
+                                    concurrency=worker_concurrency)
+        print(f"local worker started (pid {worker.pid}); --no-worker to turn it off", flush=True)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()

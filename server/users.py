@@ -1,0 +1,80 @@
+"""Users and tokens: registration, and the shell commands `tycho user ...`."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from server.auth import issue_token
+from server.db import make_engine
+from server.errors import Problem
+from server.models import TokenScope, User
+from server.schemas import UserCreate
+
+
+def create_user(*, session: Session, body: UserCreate, scope: TokenScope = TokenScope.write,
+                is_admin: bool = False) -> tuple[User, str]:
+    """A new user and their first token (not committed)."""
+    if session.exec(select(User).where(User.handle == body.handle)).first() is not None:
+        raise Problem(409, "Handle taken", f"the handle {body.handle!r} is taken; pick another")
+    user = User(
+        handle=body.handle,
+        display_name=body.display_name or body.handle,
+        orcid=body.orcid,
+        affiliation=body.affiliation,
+        is_admin=is_admin,
+    )
+    session.add(user)
+    session.flush()
+    return user, issue_token(session=session, user=user, scope=scope, label="first token")
+
+
+def create_user_with_token(database_url: str, *, handle: str, display_name: str = "",
+                           admin: bool = False) -> str:
+    """Create a user straight in the database; returns the plain token."""
+    try:
+        body = UserCreate(handle=handle, display_name=display_name)
+    except ValueError:
+        raise ValueError(f"{handle!r} is not a handle: 2-40 lower-case letters, digits, - or _") from None
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            try:
+                _, token = create_user(
+                    session=session, body=body, is_admin=admin,
+                    scope=TokenScope.admin if admin else TokenScope.write,
+                )
+            except Problem as exc:
+                raise ValueError(exc.detail) from None
+            session.commit()
+            return token
+    finally:
+        engine.dispose()
+
+
+def issue_token_for(database_url: str, *, handle: str, scope: str, label: str = "") -> str:
+    """Another token for an existing user."""
+    try:
+        token_scope = TokenScope(scope)
+    except ValueError:
+        raise ValueError(f"scope must be one of {', '.join(s.value for s in TokenScope)}") from None
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            user = session.exec(select(User).where(User.handle == handle)).first()
+            if user is None:
+                raise ValueError(f"there is no user {handle!r}")
+            token = issue_token(session=session, user=user, scope=token_scope, label=label)
+            session.commit()
+            return token
+    finally:
+        engine.dispose()
+
+
+def ensure_user(*, session: Session, handle: str, display_name: str) -> User:
+    """The user with this handle, created if missing (for the registry's own accounts)."""
+    user = session.exec(select(User).where(User.handle == handle)).first()
+    if user is None:
+        user = User(handle=handle, display_name=display_name)
+        session.add(user)
+        session.flush()
+    return user

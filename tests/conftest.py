@@ -1,0 +1,104 @@
+"""Shared fixtures: a migrated database per test on SQLite, and on Postgres when
+TYCHO_TEST_POSTGRES_URL is set (CI sets it), and an API client bound to it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from server.app import create_app
+from server.db import make_engine, upgrade_database
+from server.settings import Settings
+
+POSTGRES_URL = os.environ.get("TYCHO_TEST_POSTGRES_URL", "")
+BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> str:
+    """A SQLite file built once by running the migrations; tests get copies."""
+    path = tmp_path_factory.mktemp("template") / "tycho.db"
+    upgrade_database(f"sqlite:///{path}")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated() -> str:
+    """The Postgres test database, emptied and migrated once per session."""
+    engine = make_engine(POSTGRES_URL)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    upgrade_database(POSTGRES_URL)
+    return POSTGRES_URL
+
+
+def _empty_postgres(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        tables = connection.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'alembic_version'")).scalars().all()
+        connection.execute(text(
+            "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path, sqlite_template) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "tycho.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("postgres_migrated")
+    _empty_postgres(url)
+    return url
+
+
+@pytest.fixture
+def settings(database_url, tmp_path) -> Settings:
+    return Settings(database_url=database_url, data_dir=tmp_path, verify_seeds=2)
+
+
+@pytest.fixture
+def client(settings):
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def register(client, handle: str) -> dict[str, str]:
+    """Register `handle` and return its auth headers."""
+    response = client.post("/api/v1/users", json={"handle": handle, "display_name": handle.title()})
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+@pytest.fixture
+def alice(client) -> dict[str, str]:
+    return register(client, "alice")
+
+
+def observation_body(**overrides) -> dict:
+    """A small valid observation of the grokking built-in."""
+    body = {
+        "title": "Grokking on modular addition",
+        "phenomena": ["grokking"],
+        "tags": ["mlp"],
+        "notes": "Train accuracy saturates long before test accuracy.",
+        "recipe": {"builtin": "grokking"},
+        "config": {},
+        "seed": 0,
+        "metrics": {
+            "train_acc": {"x": [0, 100, 200, 300], "y": [0.1, 1.0, 1.0, 1.0]},
+            "test_acc": {"x": [0, 100, 200, 300], "y": [0.01, 0.05, 0.5, 0.99]},
+        },
+        "claims": ["final(test_acc) >= 0.95",
+                   "first_step(test_acc >= 0.95) >= 2 * first_step(train_acc >= 0.99)"],
+    }
+    body.update(overrides)
+    return body
