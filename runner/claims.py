@@ -540,7 +540,8 @@ class _Evaluator:
         if not finite.any():
             return Missing(f"{node.source}: no finite values in range")
         if function == "mean":
-            return float(np.mean(y[finite]))
+            with np.errstate(over="ignore"):  # a mean of huge values is honestly inf
+                return float(np.mean(y[finite]))
         masked = np.where(finite, y, np.nan)
         if function in ("max", "min"):
             return float(np.nanmax(masked) if function == "max" else np.nanmin(masked))
