@@ -95,12 +95,15 @@ def requeue_lapsed(*, session: Session, policy: RetryPolicy, now: datetime) -> i
             reason=f"lease lapsed on worker {job.worker_id} (no heartbeat)",
             policy=policy,
             now=now,
+            # The lease time was the wait; a dead worker's job is ready at once.
+            back_off=False,
         )
     return len(lapsed)
 
 
 def _record_failure(
-    *, session: Session, job: VerificationJob, reason: str, policy: RetryPolicy, now: datetime
+    *, session: Session, job: VerificationJob, reason: str, policy: RetryPolicy, now: datetime,
+    back_off: bool = True,
 ) -> None:
     job.failures = [*job.failures, f"attempt {job.attempts}: {reason}"]
     delay = policy.next_delay(job.attempts)
@@ -118,7 +121,7 @@ def _record_failure(
         session.add(version)
     else:
         job.status = JobStatus.queued.value
-        job.not_before = now + timedelta(seconds=delay)
+        job.not_before = now + timedelta(seconds=delay) if back_off else None
     session.add(job)
 
 

@@ -1,0 +1,166 @@
+"""The verification queue through the worker protocol: claim, heartbeat, complete, fail."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import text
+
+from runner.spec import JobComplete, RunResult, Verdict
+from server.db import make_engine
+from server.models import utcnow
+from server.queue import RetryPolicy, fresh_seeds
+from server.users import create_user_with_token, issue_token_for
+from tests.conftest import observation_body
+
+
+def worker_headers(settings, handle="worker") -> dict[str, str]:
+    url = settings.resolved_database_url()
+    create_user_with_token(url, handle=handle)
+    return {"Authorization": f"Bearer {issue_token_for(url, handle=handle, scope='worker')}"}
+
+
+def lapse_leases(settings) -> None:
+    """Move every lease into the past, as if the worker stopped heart-beating."""
+    engine = make_engine(settings.resolved_database_url())
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE verification_job SET lease_expires_at = :t"),
+                           {"t": utcnow() - timedelta(seconds=5)})
+    engine.dispose()
+
+
+def completion(worker_id: str, verdict: Verdict = Verdict.robust) -> dict:
+    runs = [RunResult(status="ok", seed=s, metrics={"test_acc": {"x": [0, 1], "y": [0.5, 0.99]}})
+            for s in (0, 1, 2)]
+    body = JobComplete(worker_id=worker_id, runs=runs, verdict=verdict, reason="all hold",
+                       pass_rates={"final(test_acc) >= 0.95": 1.0})
+    return body.model_dump(mode="json")
+
+
+def test_posting_queues_one_job_with_the_original_seed_first(client, alice, settings):
+    record = client.post("/api/v1/observations", json=observation_body(seed=7), headers=alice).json()
+    assert record["verification"]["status"] == "queued"
+    assert record["verification"]["seeds"] == fresh_seeds(7, settings.verify_seeds) == [7, 8, 9]
+
+
+def test_a_job_is_claimed_once(client, alice, settings):
+    client.post("/api/v1/observations", json=observation_body(), headers=alice)
+    worker = worker_headers(settings)
+    first = client.post("/api/v1/jobs/claim", json={"worker_id": "w1"}, headers=worker)
+    second = client.post("/api/v1/jobs/claim", json={"worker_id": "w2"}, headers=worker)
+    assert first.status_code == 200 and first.json()["observation"] == "T-1v1"
+    assert first.json()["spec"]["recipe"] == {"builtin": "grokking"}
+    assert second.status_code == 204
+
+
+def test_claiming_needs_a_worker_token(client, alice):
+    answer = client.post("/api/v1/jobs/claim", json={"worker_id": "w1"}, headers=alice)
+    assert answer.status_code == 403
+
+
+def test_complete_records_runs_and_verdict(client, alice, settings):
+    client.post("/api/v1/observations", json=observation_body(), headers=alice)
+    worker = worker_headers(settings)
+    job = client.post("/api/v1/jobs/claim", json={"worker_id": "w1"}, headers=worker).json()
+    done = client.post(f"/api/v1/jobs/{job['job_id']}/complete", json=completion("w1"),
+                       headers=worker)
+    assert done.status_code == 200 and done.json()["verdict"] == "robust"
+    record = client.get("/api/v1/observations/T-1").json()
+    assert record["verdict"] == "robust" and record["pass_rates"]
+    assert [r["kind"] for r in record["runs"]] == ["author"] + ["verification"] * 3
+    assert record["verification"]["status"] == "done"
+    assert [o["id"] for o in client.get("/api/v1/observations?verdict=robust").json()["items"]] == ["T-1"]
+
+
+def test_a_lapsed_lease_is_requeued_and_the_late_result_refused(client, alice, settings):
+    client.post("/api/v1/observations", json=observation_body(), headers=alice)
+    worker = worker_headers(settings)
+    job = client.post("/api/v1/jobs/claim", json={"worker_id": "slow"}, headers=worker).json()
+    lapse_leases(settings)
+    # The lease lapsed: the next claim hands the job to another worker.
+    again = client.post("/api/v1/jobs/claim", json={"worker_id": "fast"}, headers=worker)
+    assert again.status_code == 200 and again.json()["job_id"] == job["job_id"]
+    late = client.post(f"/api/v1/jobs/{job['job_id']}/complete", json=completion("slow"),
+                       headers=worker)
+    assert late.status_code == 409 and "lease" in late.json()["detail"]
+    assert client.post(f"/api/v1/jobs/{job['job_id']}/complete", json=completion("fast"),
+                       headers=worker).status_code == 200
+    # Recorded once: one set of verification runs.
+    runs = client.get("/api/v1/observations/T-1").json()["runs"]
+    assert [r["worker_id"] for r in runs if r["kind"] == "verification"] == ["fast"] * 3
+
+
+def test_heartbeat_extends_and_refuses_a_stranger(client, alice, settings):
+    client.post("/api/v1/observations", json=observation_body(), headers=alice)
+    worker = worker_headers(settings)
+    job = client.post("/api/v1/jobs/claim", json={"worker_id": "w1"}, headers=worker).json()
+    beat = client.post(f"/api/v1/jobs/{job['job_id']}/heartbeat", json={"worker_id": "w1"},
+                       headers=worker)
+    assert beat.status_code == 200 and beat.json()["cancelled"] is False
+    stranger = client.post(f"/api/v1/jobs/{job['job_id']}/heartbeat", json={"worker_id": "w9"},
+                           headers=worker)
+    assert stranger.status_code == 409
+
+
+def test_failures_retry_then_end_in_error_with_the_reasons(client, alice, settings):
+    client.post("/api/v1/observations", json=observation_body(), headers=alice)
+    worker = worker_headers(settings)
+    engine = make_engine(settings.resolved_database_url())
+    for attempt in range(1, settings.max_attempts + 1):
+        with engine.begin() as connection:  # skip the back-off wait
+            connection.execute(text("UPDATE verification_job SET not_before = NULL"))
+        job = client.post("/api/v1/jobs/claim", json={"worker_id": "w1"}, headers=worker).json()
+        answer = client.post(f"/api/v1/jobs/{job['job_id']}/fail",
+                             json={"worker_id": "w1", "reason": f"crash {attempt}"}, headers=worker)
+        assert answer.json()["attempts"] == attempt
+    engine.dispose()
+    record = client.get("/api/v1/observations/T-1").json()
+    assert record["verdict"] == "error"
+    assert "crash 1" in record["verdict_reason"] and "crash 3" in record["verdict_reason"]
+    assert client.post("/api/v1/jobs/claim", json={"worker_id": "w1"}, headers=worker).status_code == 204
+
+
+def test_a_released_job_goes_back_without_using_an_attempt(client, alice, settings):
+    client.post("/api/v1/observations", json=observation_body(), headers=alice)
+    worker = worker_headers(settings)
+    job = client.post("/api/v1/jobs/claim", json={"worker_id": "w1"}, headers=worker).json()
+    client.post(f"/api/v1/jobs/{job['job_id']}/release", json={"worker_id": "w1"}, headers=worker)
+    again = client.post("/api/v1/jobs/claim", json={"worker_id": "w2"}, headers=worker)
+    assert again.status_code == 200
+    status = client.get("/api/v1/observations/T-1").json()["verification"]
+    assert status["attempts"] == 1 and status["worker"] == "w2"
+
+
+def test_admin_reverification_cancels_the_open_job(client, alice, settings):
+    client.post("/api/v1/observations", json=observation_body(), headers=alice)
+    worker = worker_headers(settings)
+    job = client.post("/api/v1/jobs/claim", json={"worker_id": "w1"}, headers=worker).json()
+    admin = create_user_with_token(settings.resolved_database_url(), handle="root", admin=True)
+    queued = client.post("/api/v1/observations/T-1/verify",
+                         headers={"Authorization": f"Bearer {admin}"})
+    assert queued.status_code == 202 and queued.json()["queued"]
+    beat = client.post(f"/api/v1/jobs/{job['job_id']}/heartbeat", json={"worker_id": "w1"},
+                       headers=worker)
+    assert beat.json()["cancelled"] is True
+    assert client.post(f"/api/v1/jobs/{job['job_id']}/complete", json=completion("w1"),
+                       headers=worker).status_code == 409
+
+
+def test_submitted_code_is_unverifiable_where_the_registry_does_not_run_it(settings, alice):
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+    from tests.conftest import register
+
+    closed = settings.model_copy(update={"verify_submitted_code": False})
+    with TestClient(create_app(closed)) as client:
+        headers = register(client, "erin")
+        body = observation_body(recipe={"source": "def run(config, log):\n    pass\n"})
+        record = client.post("/api/v1/observations", json=body, headers=headers).json()
+        assert record["verdict"] == "unverifiable" and record["verification"] is None
+        assert "TYCHO_VERIFY_SUBMITTED_CODE" in record["verdict_reason"]
+
+
+def test_retry_policy_backs_off_then_gives_up():
+    policy = RetryPolicy(max_attempts=3, backoff_base_seconds=5, backoff_max_seconds=8)
+    assert [policy.next_delay(n) for n in (1, 2, 3)] == [5, 8, None]
