@@ -401,7 +401,9 @@ class _Parser:
 
     def series_name(self, function: str) -> str:
         token = self.token
-        if token.kind != "name" or token.text in KEYWORDS or token.text in FUNCTIONS:
+        # A function's first argument is always a series, so a series may share a
+        # function's name (`final(mean)`); only the keywords are reserved.
+        if token.kind != "name" or token.text in KEYWORDS:
             raise self.fail(f"expected the name of a metric series inside {function}(")
         self.index += 1
         self.series.add(token.text)
@@ -589,6 +591,10 @@ class _Evaluator:
             if isinstance(value, Missing):
                 return None, value.reason
         holds = bool(_COMPARE[op](lv, rv))
+        if not holds and _fmt(lv) == _fmt(rv):
+            # Equal to six digits but not equal: show the digits that differ.
+            lv_text, rv_text = repr(lv), repr(rv)
+            return holds, f"{left.source} = {lv_text}, needed {op} {right.source} = {rv_text}"
         if isinstance(left, Number):
             return holds, f"{right.source} = {_fmt(rv)}, needed {_flip(op)} {_fmt(lv)}"
         sentence = f"{left.source} = {_fmt(lv)}, needed {op} "

@@ -102,3 +102,93 @@ def observation_body(**overrides) -> dict:
     }
     body.update(overrides)
     return body
+
+
+# --- a real server over loopback -------------------------------------------------
+
+TINY_RECIPE = '''\
+import random
+
+
+def run(config, log):
+    """A toy: the running mean of uniform draws settles near 1/2."""
+    draws = random.Random(config["seed"])
+    total = 0.0
+    for step in range(config.get("steps", 50)):
+        total += draws.random()
+        log(step, total=total, mean=total / (step + 1))
+'''
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class LiveServer:
+    """`tycho serve --no-worker` in a subprocess, on its own database."""
+
+    def __init__(self, database_url: str, env: dict[str, str], log_path) -> None:
+        import subprocess
+        import sys
+        import time
+
+        import httpx
+
+        self.database_url = database_url
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "TYCHO_DATABASE_URL": database_url, **env}
+        self.log = open(log_path, "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "runner.cli", "serve", "--no-worker", "--port",
+             str(self.port)], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/api/v1/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"tycho serve did not start: {open(log_path).read()[-2000:]}")
+
+    def user_token(self, handle: str) -> str:
+        from server.users import create_user_with_token
+
+        return create_user_with_token(self.database_url, handle=handle)
+
+    def worker_token(self, handle: str = "worker") -> str:
+        from server.users import create_user_with_token, issue_token_for
+
+        create_user_with_token(self.database_url, handle=handle)
+        return issue_token_for(self.database_url, handle=handle, scope="worker")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except Exception:
+            self.process.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def live_server(database_url, tmp_path):
+    """A factory: live_server(TYCHO_VERIFY_SEEDS="0", ...) starts a server on this test's DB."""
+    servers = []
+
+    def start(**env: str) -> LiveServer:
+        server = LiveServer(database_url, env, tmp_path / f"server{len(servers)}.log")
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -95,6 +95,12 @@ def test_failure_says_the_value_and_what_was_needed():
     assert result.detail == "first_step(test_acc >= 0.95) = 4100, needed < 1500"
 
 
+def test_a_near_miss_shows_the_digits_that_differ():
+    metrics = {"m": Series(x=[0, 1], y=[0.1, 0.2])}
+    result = check_claim("mean(m) * 2 == 0.3", metrics)
+    assert not result.holds and "0.30000000000000004" in result.detail
+
+
 def test_never_reached_is_a_clear_failure_not_an_exception():
     result = check_claim("first_step(test_acc >= 0.999) < 10000", METRICS)
     assert not result.holds
@@ -166,6 +172,12 @@ def test_parse_errors_name_the_column_and_what_was_expected(claim, column, words
     assert caught.value.column == column, str(caught.value)
     assert words in caught.value.message
     assert "^" in str(caught.value)
+
+
+def test_a_series_may_share_a_function_name():
+    metrics = {"mean": Series(x=[0, 1], y=[0.2, 0.4]), "max": Series(x=[0, 1], y=[3.0, 1.0])}
+    assert check_claim("final(mean) == 0.4 and mean(mean) between 0.29 and 0.31", metrics).holds
+    assert check_claim("argmax(max) == 0", metrics).holds
 
 
 def test_size_and_depth_are_bounded():
