@@ -1,0 +1,464 @@
+"""The sandboxed side of `runner.execute`: runs one recipe and streams its metrics.
+
+Started by `runner.execute.run_recipe` as `python -P -m runner._child <metrics-fd>`
+in a new session, a fresh temporary directory and a stripped environment. The
+job (recipe, config, seed, threads, limits, sandbox uid) arrives on stdin as
+JSON; metric points, a failure or the final "done" leave as JSON lines on the
+metrics fd, never on stdout, so a recipe's prints cannot corrupt them:
+
+    {"sandbox": {"network_isolated": bool, "containment": str}}   first
+    {"x": ..., "axis": ..., "values": {...}}                       a metric point
+    {"failed": "<what went wrong>"}                                 then exit 1
+    {"done": true, "environment": {...}}                            then exit 0
+
+The order of the steps matters:
+1. Read the job. The parent writes it only after it has put this process in
+   the run's pids cgroup, so nothing of the recipe runs outside the cgroup.
+2. Enter new namespaces while single-threaded: unshare(2) refuses
+   CLONE_NEWUSER to a multi-threaded caller, and torch or numpy start threads.
+3. As root, make the interpreter readable by the sandbox uid (`_expose_to`).
+4. Arrange determinism, set the resource limits, drop root. Only then does
+   recipe code run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import importlib.abc
+import importlib.util
+import json
+import math
+import os
+import random
+import resource
+import stat
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, TextIO
+
+MIB = 1024 * 1024
+# Seconds between the soft CPU limit (SIGXCPU, which a recipe could catch or
+# ignore) and the hard one, where the kernel sends SIGKILL.
+CPU_GRACE_SECONDS = 2
+# Lines of traceback kept in the error message (the whole traceback is in the log).
+TRACEBACK_LINES = 12
+
+# From <sched.h>, <sys/mount.h> and <linux/prctl.h>.
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
+MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
+PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 4, 38
+
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be set up as required; the recipe did not run."""
+
+
+class RecipeLoadError(RuntimeError):
+    """The recipe could not be found, compiled or configured."""
+
+
+def main(argv: list[str]) -> None:
+    # Move the channel to the lowest free descriptor (usually 3), where a
+    # recipe's stray writes would land first, so that they are caught.
+    passed = int(argv[1])
+    channel = os.fdopen(os.dup(passed), "w", encoding="utf-8")  # dup: not inheritable
+    os.close(passed)
+    job = {**json.load(sys.stdin), "metrics_fd": channel.fileno()}
+    try:
+        sandbox = enter_sandbox(job)
+    except SandboxError as exc:
+        _send(channel, {"failed": f"the sandbox could not be set up: {exc}"})
+        _exit(2)
+    _send(channel, {"sandbox": sandbox})
+
+    from runner.recorder import StreamingRecorder
+
+    main_pid = os.getpid()
+    try:
+        run_recipe(job, StreamingRecorder(channel))
+    except BaseException as exc:  # noqa: BLE001 - every way a recipe can end is reported
+        if os.getpid() != main_pid:
+            os._exit(1)  # a process the recipe forked: only the main one reports
+        traceback.print_exc()
+        _send(channel, {"failed": describe_failure(exc, job["limits"])})
+        _exit(1)
+    if os.getpid() != main_pid:
+        os._exit(0)
+    from runner.environment import fingerprint
+
+    _send(channel, {"done": True, "environment": fingerprint(job["threads"]).model_dump()})
+    # os._exit, not sys.exit: a thread the recipe left running must not keep the
+    # run alive until the wall-clock limit.
+    _exit(0)
+
+
+# --- sandbox ---------------------------------------------------------------
+
+
+def enter_sandbox(job: dict[str, Any]) -> dict[str, Any]:
+    """Namespaces, mounts, determinism, limits, privilege drop; what was achieved."""
+    limits, as_root = job["limits"], os.geteuid() == 0
+    if as_root:
+        # Root may create a network namespace directly. A fresh one holds only a
+        # loopback device that is down: every connect() fails with ENETUNREACH.
+        network_isolated, own_user_namespace = _unshare(CLONE_NEWNET), False
+    else:
+        # Unprivileged, only inside a new user namespace (where the kernel allows
+        # it: kernel.unprivileged_userns_clone, AppArmor's userns restriction).
+        network_isolated = own_user_namespace = _unshare(CLONE_NEWUSER | CLONE_NEWNET)
+        if own_user_namespace:
+            _map_own_ids()
+    sandbox_uid = job["sandbox_uid"] if as_root else None
+    dropped = sandbox_uid is not None and _expose_to(sandbox_uid)
+    if as_root and not dropped and not job["in_pids_cgroup"]:
+        raise SandboxError(
+            "as root, the number of processes can be bounded only by a pids cgroup "
+            "(root ignores RLIMIT_NPROC) or by switching to an unprivileged uid, and "
+            "neither was possible. Run the runner as a non-root user, or give it a "
+            "writable pids cgroup hierarchy."
+        )
+    _make_deterministic(job["seed"], job["threads"])
+    tasks = _process_bound(limits["max_processes"], fresh_uid=dropped or own_user_namespace)
+    _apply_limits(limits, tasks)
+    if dropped:
+        _drop_privileges(sandbox_uid)
+
+    bounds = [f"pids cgroup (max {limits['max_processes']})"] if job["in_pids_cgroup"] else []
+    if tasks is not None and (dropped or not as_root):  # root ignores RLIMIT_NPROC
+        bounds.append(f"RLIMIT_NPROC ({tasks})")
+    who = "root" if as_root and not dropped else f"uid {os.getuid()}"
+    return {
+        "network_isolated": network_isolated,
+        "containment": f"{' + '.join(bounds) or 'no process bound'}, as {who}",
+        "metrics_fd": job["metrics_fd"],
+    }
+
+
+def _unshare(flags: int) -> bool:
+    """unshare(2) through libc (Python 3.11 has no os.unshare); False if refused."""
+    return _libc is not None and _libc.unshare(ctypes.c_int(flags)) == 0
+
+
+def _mount(
+    source: str | None, target: str, fstype: str | None, flags: int, data: str | None
+) -> None:
+    assert _libc is not None
+    args = [None if s is None else s.encode() for s in (source, target, fstype)]
+    if _libc.mount(*args, ctypes.c_ulong(flags), data and data.encode()) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"mount on {target}: {os.strerror(code)}")
+
+
+def _map_own_ids() -> None:
+    """Map our uid and gid into the new user namespace, so files keep their owners.
+
+    user_namespaces(7): an unprivileged process may map exactly its own ids, and
+    must write "deny" to setgroups before it may write gid_map.
+    """
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        maps = (("uid_map", f"{uid} {uid} 1"), ("setgroups", "deny"), ("gid_map", f"{gid} {gid} 1"))
+        for name, text in maps:
+            with open(f"/proc/self/{name}", "w") as proc_file:
+                proc_file.write(text)
+    except OSError:
+        pass  # unmapped ids show as 65534 inside; access checks still use the real ones
+
+
+def _expose_to(uid: int) -> bool:
+    """Make the interpreter, its libraries and the project readable by `uid`.
+
+    An interpreter under a private home (pyenv in /root, mode 700) cannot be
+    read by an unprivileged uid. In a private mount namespace, each directory
+    that `uid` may not traverse is covered by an empty tmpfs, and only the
+    entries on the needed paths are bind-mounted back into it: the recipe
+    reaches the interpreter, but nothing else of that home (tokens, keys).
+    Returns False, having mounted nothing, when that cannot work.
+    """
+    needed = _needed_paths()
+    blocked = _blocked_directories(needed, uid)
+    if blocked is None or "/" in blocked:
+        return False
+    if not blocked:
+        return True
+    host_namespace = os.stat("/proc/self/ns/mnt").st_ino
+    if not _unshare(CLONE_NEWNS):
+        return False
+    if os.stat("/proc/self/ns/mnt").st_ino == host_namespace:  # never mount on the host
+        raise SandboxError("unshare(CLONE_NEWNS) returned without a new mount namespace")
+    try:
+        # systemd makes / a shared mount, and mounts under a shared mount
+        # propagate to its peers (mount_namespaces(7)): make our copy private first.
+        _mount(None, "/", None, MS_REC | MS_PRIVATE, None)
+        held = {  # opened before the tmpfs hides them
+            os.path.join(directory, name): os.open(os.path.join(directory, name), os.O_PATH)
+            for directory, names in blocked.items()
+            for name in names
+        }
+        for directory in sorted(blocked, key=lambda d: d.count("/")):
+            _mount("tmpfs", directory, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k")
+            for name in sorted(blocked[directory]):
+                target = os.path.join(directory, name)
+                if stat.S_ISDIR(os.fstat(held[target]).st_mode):
+                    os.mkdir(target, 0o755)
+                else:
+                    open(target, "x").close()
+                _mount(f"/proc/self/fd/{held[target]}", target, None, MS_BIND | MS_REC, None)
+        for fd in held.values():
+            os.close(fd)
+    except OSError as exc:
+        raise SandboxError(f"could not expose the interpreter to uid {uid}: {exc}") from exc
+    if _blocked_directories(needed, uid):
+        raise SandboxError(f"the interpreter is still not readable by uid {uid}")
+    return True
+
+
+def _needed_paths() -> list[str]:
+    """What the recipe's process must read: import path, project, interpreter, run dir."""
+    paths = [entry for entry in sys.path if os.path.isabs(entry) and os.path.exists(entry)]
+    for package in ("runner", "phenomena"):
+        spec = importlib.util.find_spec(package)
+        paths += list(spec.submodule_search_locations or []) if spec else []
+    return [*paths, os.path.realpath(sys.executable), os.getcwd()]
+
+
+def _blocked_directories(paths: list[str], uid: int) -> dict[str, set[str]] | None:
+    """Directories `uid` may not traverse, each with the entries it must reach.
+
+    None when a needed path itself is unreadable by `uid`, which no mount fixes.
+    Mode bits only (ACLs are not consulted); `uid` doubles as the gid.
+    """
+    blocked: dict[str, set[str]] = {}
+    for path in paths:
+        for variant in {os.path.abspath(path), os.path.realpath(path)}:
+            directory = "/"
+            for name in [part for part in variant.split("/") if part]:
+                if not _permits(os.stat(directory), uid, 0o1):
+                    blocked.setdefault(directory, set()).add(name)
+                directory = os.path.join(directory, name)
+            info = os.stat(variant)
+            if not _permits(info, uid, 0o5 if stat.S_ISDIR(info.st_mode) else 0o4):
+                return None
+    return blocked
+
+
+def _permits(info: os.stat_result, uid: int, bits: int) -> bool:
+    """Whether the owner, group or other bits that apply to `uid` include `bits`."""
+    shift = 6 if info.st_uid == uid else 3 if info.st_gid == uid else 0
+    return (info.st_mode >> shift) & bits == bits
+
+
+def _make_deterministic(seed: int, threads: int) -> None:
+    """Seed python, numpy and torch; torch deterministic with `threads` threads.
+
+    numpy and torch are set up the moment they are imported rather than
+    imported here: a recipe that never uses torch does not pay ~1-5 s for it.
+    """
+    random.seed(seed)
+
+    def set_up_torch(torch: Any) -> None:
+        torch.manual_seed(seed)
+        torch.use_deterministic_algorithms(True)
+        torch.set_num_threads(threads)
+        # The inter-op pool otherwise starts a thread per core on first use,
+        # and threads count against the process bound.
+        torch.set_num_interop_threads(threads)
+        torch.set_flush_denormal(True)
+
+    _when_imported("numpy", lambda numpy: numpy.random.seed(seed % 2**32))  # legacy seed: 32 bits
+    _when_imported("torch", set_up_torch)
+
+
+def _when_imported(name: str, set_up: Callable[[Any], None]) -> None:
+    """Call `set_up(module)` right after top-level module `name` is first imported."""
+    if name in sys.modules:
+        set_up(sys.modules[name])
+        return
+
+    class SetUpAfterImport(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+            if fullname != name:
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(name)
+            if spec is not None and spec.loader is not None:
+                execute = spec.loader.exec_module
+                spec.loader.exec_module = lambda module: (execute(module), set_up(module))
+            return spec
+
+    sys.meta_path.insert(0, SetUpAfterImport())
+
+
+def _process_bound(max_processes: int, *, fresh_uid: bool) -> int | None:
+    """The RLIMIT_NPROC value that leaves the recipe `max_processes` tasks.
+
+    The kernel counts every task (threads included) of the real uid in the
+    user namespace (kernel/ucount.c). A fresh sandbox uid or user namespace
+    holds nothing else; otherwise add what the uid already runs.
+    """
+    if fresh_uid:
+        return max_processes
+    try:
+        pids = [entry for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return None  # no /proc (macOS): leave RLIMIT_NPROC alone
+    running = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+        except OSError:
+            continue  # exited while we looked
+        if int(fields.get("Uid", "-1").split()[0]) == os.getuid():
+            running += int(fields.get("Threads", "1"))
+    return running + max_processes
+
+
+def _apply_limits(limits: dict[str, Any], tasks: int | None) -> None:
+    cpu = math.ceil(limits["cpu_seconds"])  # whole seconds; includes ~0.2 s of start-up
+    _lower(resource.RLIMIT_CPU, cpu, cpu + CPU_GRACE_SECONDS)
+    _lower(resource.RLIMIT_AS, limits["memory_mb"] * MIB)
+    _lower(resource.RLIMIT_FSIZE, limits["file_size_mb"] * MIB)
+    _lower(resource.RLIMIT_CORE, 0)  # a crashing recipe must not write core files
+    if tasks is not None:
+        _lower(resource.RLIMIT_NPROC, tasks)
+
+
+def _lower(kind: int, soft: int, hard: int | None = None) -> None:
+    """Set a limit, never above the hard limit we inherited (non-root cannot raise it)."""
+    hard = soft if hard is None else hard
+    _, inherited = resource.getrlimit(kind)
+    if inherited != resource.RLIM_INFINITY:
+        soft, hard = min(soft, inherited), min(hard, inherited)
+    try:
+        resource.setrlimit(kind, (soft, hard))
+    except (ValueError, OSError) as exc:  # e.g. RLIMIT_AS on macOS
+        print(f"tycho sandbox: could not set resource limit {kind}: {exc}", file=sys.stderr)
+
+
+def _drop_privileges(uid: int) -> None:
+    """Become `uid` for good: no groups, no capabilities, no way back.
+
+    setuid(2) from root to another uid clears every capability, so the recipe
+    can neither raise its limits, nor leave its cgroup, nor re-enter the host's
+    network namespace. NO_NEW_PRIVS makes setuid binaries powerless.
+    """
+    try:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    except OSError as exc:  # root without CAP_SETUID, e.g. a container that dropped it
+        raise SandboxError(f"could not switch to uid {uid}: {exc}") from exc
+    if _libc is not None:
+        _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        # setuid made us non-dumpable, which hands /proc/self to root and breaks
+        # libraries that read it; the uid is this run's alone, so only the
+        # recipe's own processes could trace it.
+        _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+    if (os.getuid(), os.geteuid()) != (uid, uid):
+        raise SandboxError(f"could not switch to uid {uid}")
+
+
+# --- the recipe ------------------------------------------------------------
+
+
+def run_recipe(job: dict[str, Any], log: Any) -> None:
+    recipe, config = job["recipe"], {**job["config"], "seed": job["seed"]}
+    if "builtin" not in recipe:
+        _load_source(recipe["source"], recipe.get("entrypoint", "run"))(config, log)
+        return
+    import phenomena
+
+    name = recipe["builtin"]
+    try:
+        phenomenon = phenomena.get(name)
+    except phenomena.UnknownPhenomenon as exc:
+        raise RecipeLoadError(str(exc)) from None
+    except ImportError as exc:
+        raise RecipeLoadError(f"the built-in recipe {name!r} could not be imported: {exc}") from exc
+    try:
+        parsed = phenomenon.make_config(config)
+    except phenomena.ConfigError as exc:
+        raise RecipeLoadError(f"bad config for {name}: {exc}") from None
+    phenomenon.run(parsed, log)
+
+
+def _load_source(source: str, entrypoint: str) -> Callable[..., Any]:
+    path = os.path.join(os.getcwd(), "recipe.py")
+    with open(path, "w", encoding="utf-8") as recipe_file:
+        recipe_file.write(source)
+    spec = importlib.util.spec_from_file_location("recipe", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["recipe"] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise RecipeLoadError(
+            f"the recipe's source does not compile: line {exc.lineno}: {exc.msg}"
+        ) from None
+    function = getattr(module, entrypoint, None)
+    if not callable(function):
+        raise RecipeLoadError(
+            f"the recipe defines no function {entrypoint!r}; define "
+            f"`def {entrypoint}(config, log):` or name the right entrypoint"
+        )
+    return function
+
+
+def describe_failure(exc: BaseException, limits: dict[str, Any]) -> str:
+    """What went wrong, in words a researcher can act on, then the traceback's end."""
+    from runner.recorder import RecordingError
+
+    text = str(exc)
+    if isinstance(exc, RecipeLoadError):
+        return text
+    if isinstance(exc, MemoryError) or "can't allocate memory" in text:  # torch's allocator
+        head = (
+            "the recipe ran out of memory: it needed more than the limit of "
+            f"{limits['memory_mb']} MB of address space. Use a smaller model or batch, "
+            "or run it with a larger Limits.memory_mb."
+        )
+    elif isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+        head = (
+            f"the recipe wrote a file larger than the limit of {limits['file_size_mb']} MB. "
+            "A recipe reports its results through log(), not through files."
+        )
+    elif getattr(exc, "errno", None) == errno.EAGAIN or "can't start new thread" in text:
+        head = (
+            "the recipe could not start another process or thread: the limit is "
+            f"{limits['max_processes']}, threads included."
+        )
+    elif isinstance(exc, RecordingError):
+        head = f"the recipe logged an invalid metric: {text}"
+    elif isinstance(exc, SystemExit):
+        head = f"the recipe called sys.exit({exc.code!r}) instead of returning from its function"
+    else:
+        head = f"the recipe raised {type(exc).__name__}: {text}"
+    lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
+    return head + "\n" + "\n".join(lines[-TRACEBACK_LINES:])
+
+
+def _send(channel: TextIO, message: dict[str, Any]) -> None:
+    try:
+        channel.write(json.dumps(message, allow_nan=False) + "\n")
+        channel.flush()
+    except (OSError, ValueError):
+        pass  # the recipe closed or replaced the channel; the parent will say so
+
+
+def _exit(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

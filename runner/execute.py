@@ -1,0 +1,550 @@
+"""Run a recipe in a sandboxed child process and return its RunResult.
+
+Every recipe, built-in or submitted, runs in `python -m runner._child`, never in
+the caller (DESIGN.md, "Executing code safely"). This module is the parent's
+side; `runner._child` is the child's. The child gets a new session (so that its
+process group can be killed as a whole), a fresh temporary working directory,
+an environment built from an allow-list, CPU-time, address-space, file-size and
+process-count limits, a wall-clock deadline, no network where the kernel lets
+it unshare the network namespace, and bounded output: stdout and stderr share
+one pipe of which only the tail is kept; metric points come back on a pipe of
+their own as bounded JSON lines, parsed as they arrive. Whatever the recipe
+does, the caller gets a RunResult (status=error and a sentence saying what
+happened), never an exception.
+
+Bounding the number of processes when the runner is root. Root ignores
+RLIMIT_NPROC (kernel/fork.c lets init_user's tasks and CAP_SYS_ADMIN past it),
+so as root the child switches to an unprivileged uid before the recipe runs: a
+fresh uid for every run rather than the shared `nobody`, so that RLIMIT_NPROC
+counts this run's tasks only, concurrent runs cannot signal each other, and
+every leftover process can be found by its uid and killed, even one that left
+the process group with setsid(). Losing root also takes every capability away,
+so the recipe can neither raise its limits nor re-enter the host's network
+namespace. Where the interpreter lives in a private home (pyenv under /root,
+mode 700, as on the CI machine) the child first makes it readable in a private
+mount namespace (`runner._child._expose_to`). As a second, independent layer,
+root puts the child in a pids cgroup of its own where a pids hierarchy is
+writable (v1 at /sys/fs/cgroup/pids, or v2 with the pids controller); that
+alone bounds a child that could not drop root. Root with neither refuses to
+run. The containment used is recorded in `RunResult.environment.sandbox`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+import runner
+from runner.recorder import Recorder
+from runner.spec import BuiltinRecipe, Environment, RunResult, RunStatus, SourceRecipe
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource bounds of one run; the defaults suit the toy models of `phenomena/`."""
+
+    # A phenomenon is meant to reproduce in minutes on a laptop CPU; half an
+    # hour leaves room for a slow machine. Includes starting the child and
+    # importing torch (1-5 s).
+    wall_seconds: float = 1800.0
+    # Twice the wall budget, so that a run using a couple of threads meets the
+    # wall clock first. The kernel counts CPU time per process (setrlimit(2)).
+    cpu_seconds: float = 3600.0
+    # Address space, not resident memory: torch alone maps ~0.7 GB (measured
+    # VmPeak 675 MB training a small MLP with AdamW, torch 2.13 CPU), while the
+    # toy models need a few hundred MB resident.
+    memory_mb: int = 4096
+    # Recipes do no file I/O (they report through log()); this only stops a
+    # runaway writer from filling the disk.
+    file_size_mb: int = 64
+    # Tasks, threads included: torch's intra- and inter-op pools (`threads`
+    # each) and a few helper processes fit; a fork bomb stops here.
+    max_processes: int = 64
+    # A point is ~100 bytes of JSON: ~300k logged steps, far more than a toy
+    # run needs, and a bound on what the parent holds in memory.
+    max_metric_bytes: int = 32 * MIB
+    # Enough for a whole Python traceback and the last screen of prints.
+    log_tail_bytes: int = 32 * 1024
+
+
+# Fresh sandbox uids: above the ranges systemd allots to containers (up to
+# 0x6FFFFFFF) and below 2**31, which some tools mishandle.
+SANDBOX_UID_BASE = 1_900_000_000
+SANDBOX_UID_SPAN = 2**24
+# How long to read what is left in the pipes once every process is killed.
+DRAIN_SECONDS = 2.0
+# Without a pidfd (not Linux), how often to look whether the child has exited.
+EXIT_POLL_SECONDS = 0.2
+SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def run_recipe(
+    recipe: BuiltinRecipe | SourceRecipe,
+    config: dict,
+    seed: int,
+    *,
+    threads: int = 1,
+    limits: Limits = Limits(),
+    on_point: Callable[[dict], None] | None = None,
+) -> RunResult:
+    """Run `recipe` with `config` and `seed` in a sandboxed child process.
+
+    `on_point` gets every metric point as it arrives, e.g. for a progress bar:
+    `{"x": 120.0, "axis": "step", "values": {"train_loss": 0.31}}`. An exception
+    it raises stops the run (the child is killed) and propagates.
+    """
+    job = {"recipe": recipe.model_dump(), "config": config, "seed": seed,
+           "threads": threads, "limits": asdict(limits), "sandbox_uid": None}
+    try:
+        json.dumps(job, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return RunResult(status=RunStatus.error, seed=seed, error=(
+            f"the config cannot be sent to the sandbox ({exc}); config values must be "
+            "JSON: numbers, strings, booleans, lists and mappings"))
+    cgroup: PidsCgroup | None = None
+    try:
+        run_dir = tempfile.mkdtemp(prefix="tycho-run-")
+    except OSError as exc:
+        return RunResult(status=RunStatus.error, seed=seed,
+                         error=f"could not create a temporary directory for the run: {exc}")
+    try:
+        if os.geteuid() == 0:
+            uid = SANDBOX_UID_BASE + secrets.randbelow(SANDBOX_UID_SPAN)
+            try:
+                os.chown(run_dir, uid, uid)
+                job["sandbox_uid"] = uid
+            except OSError:
+                pass  # root without CAP_CHOWN: the child stays root, bounded by the cgroup
+            cgroup = PidsCgroup.create(limits.max_processes)
+        return _ChildRun(job, limits, run_dir, cgroup, on_point).execute()
+    finally:
+        if cgroup is not None:
+            cgroup.remove()
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def child_environment(run_dir: str, threads: int) -> dict[str, str]:
+    """The child's whole environment, built from nothing but these names.
+
+    An allow-list, not a deny-list: a token under a name nobody thought of
+    (TYCHO_TOKEN, AWS_SECRET_ACCESS_KEY, HF_TOKEN, ...) cannot leak through it.
+    """
+    count = str(threads)
+    return {
+        "PATH": f"{os.path.dirname(sys.executable)}:{SAFE_PATH}",
+        "LANG": "C.UTF-8",
+        "HOME": run_dir,
+        "TMPDIR": run_dir,
+        "USER": "tycho",
+        "LOGNAME": "tycho",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",  # so that a killed recipe's log tail ends with its last print
+        # The child imports the same `runner` as the caller, installed or not.
+        "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(runner.__file__))),
+        "OMP_NUM_THREADS": count,
+        "MKL_NUM_THREADS": count,
+        "OPENBLAS_NUM_THREADS": count,
+        # glibc reserves 64 MB of address space per thread arena, which counts
+        # against RLIMIT_AS without being used.
+        "MALLOC_ARENA_MAX": "2",
+    }
+
+
+class _ChildRun:
+    """One child process, from spawn to reaping."""
+
+    def __init__(self, job: dict, limits: Limits, run_dir: str, cgroup: PidsCgroup | None,
+                 on_point: Callable[[dict], None] | None) -> None:
+        self.job, self.limits, self.run_dir, self.cgroup = job, limits, run_dir, cgroup
+        self.log = LogTail(limits.log_tail_bytes)
+        self.metrics = MetricsChannel(limits.max_metric_bytes, on_point)
+        self.selector = selectors.DefaultSelector()
+
+    def execute(self) -> RunResult:
+        metrics_read, metrics_write = os.pipe()
+        started = time.monotonic()
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-P", "-m", "runner._child", str(metrics_write)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                pass_fds=(metrics_write,), cwd=self.run_dir, start_new_session=True,
+                env=child_environment(self.run_dir, self.job["threads"]),
+            )
+        except OSError as exc:  # e.g. EAGAIN: the machine, not the recipe
+            os.close(metrics_read)
+            return self._result(error=f"could not start the sandbox process: {exc}")
+        finally:
+            os.close(metrics_write)
+        self.pid = process.pid
+        self.selector.register(process.stdout, selectors.EVENT_READ, self.log.append)
+        self.selector.register(metrics_read, selectors.EVENT_READ, self.metrics.feed)
+        exit_watch = _watch_exit(self.pid)
+        if exit_watch is not None:
+            self.selector.register(exit_watch, selectors.EVENT_READ, None)
+        try:
+            # The child reads the job before anything else, and only then runs
+            # the recipe: joining the cgroup first leaves no window outside it.
+            self.job["in_pids_cgroup"] = self.cgroup is not None and self.cgroup.add(self.pid)
+            try:
+                process.stdin.write(json.dumps(self.job).encode())
+                process.stdin.close()
+            except BrokenPipeError:
+                pass  # it died on start; its output says why
+            finished = self._pump(started + self.limits.wall_seconds, until_exit=True)
+            ended = time.monotonic()
+        except BaseException:
+            self.metrics.on_point = None  # the caller is leaving: no more callbacks
+            raise
+        finally:
+            # Kill before reaping: the unreaped leader keeps its pid, and with it
+            # the process-group id, from going to an unrelated process.
+            self._kill_everything()
+            try:
+                self._pump(time.monotonic() + DRAIN_SECONDS, until_exit=False)
+            finally:
+                _, status, usage = os.wait4(self.pid, 0)
+                process.returncode = os.waitstatus_to_exitcode(status)
+                for key in list(self.selector.get_map().values()):
+                    self._close(key)
+        self.metrics.close()
+        rss_unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, else KiB
+        cpu_time = usage.ru_utime + usage.ru_stime
+        return self._result(
+            error=self._explain(not finished, process.returncode, cpu_time),
+            wall_time_s=round(ended - started, 3),
+            cpu_time_s=round(cpu_time, 3),
+            peak_memory_mb=round(usage.ru_maxrss * rss_unit / MIB, 1),
+        )
+
+    def _pump(self, deadline: float, *, until_exit: bool) -> bool:
+        """Read the pipes until the child exits (or, draining, until they close).
+
+        False if the deadline came first.
+        """
+        while self.selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            for key, _ in self.selector.select(min(remaining, EXIT_POLL_SECONDS)):
+                chunk = os.read(key.fd, 65536) if key.data else b""
+                if chunk:
+                    key.data(chunk)
+                else:  # end of a pipe, or the pidfd saying the child has exited
+                    self._close(key)
+                    if key.data is None and until_exit:
+                        return True
+            # A misused channel ends the run at once; waitid covers a kernel without pidfds.
+            if until_exit and (self.metrics.problem or _has_exited(self.pid)):
+                return True
+        return True
+
+    def _close(self, key: selectors.SelectorKey) -> None:
+        self.selector.unregister(key.fileobj)
+        os.close(key.fd) if isinstance(key.fileobj, int) else key.fileobj.close()
+
+    def _kill_everything(self) -> None:
+        """SIGKILL the child's process group, its cgroup and every process of its uid."""
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
+        if self.job["sandbox_uid"] is not None:
+            kill_processes_of_uid(self.job["sandbox_uid"])
+
+    def _explain(self, timed_out: bool, exit_code: int, cpu_time: float) -> str | None:
+        """What went wrong, first cause first; None when the run finished."""
+        limits = self.limits
+        if timed_out:
+            error = (
+                "the recipe did not finish within the wall-clock limit of "
+                f"{limits.wall_seconds:g} s and was stopped (its whole process group was "
+                "killed). Make it faster (fewer steps, a smaller model) or run it with a "
+                "larger Limits.wall_seconds."
+            )
+        elif self.metrics.problem or self.metrics.failure:
+            error = self.metrics.problem or self.metrics.failure
+        elif exit_code < 0:
+            error = _describe_signal(-exit_code, cpu_time, limits)
+        elif exit_code > 0:
+            error = (f"the recipe's process exited with code {exit_code} before finishing; "
+                     "the log tail shows its last output")
+        elif self.metrics.environment is None:
+            error = ("the recipe's process exited (code 0) before the recipe returned: it "
+                     "ended the process itself (os._exit, or a signal to itself), so the run "
+                     "never finished")
+        else:
+            return None
+        hits = self.cgroup.limit_hits() if self.cgroup is not None else 0
+        if hits and "process" not in error.split(".")[0]:
+            error += f" (It also hit the limit of {limits.max_processes} processes {hits} times.)"
+        return error
+
+    def _result(self, *, error: str | None, **measured: Any) -> RunResult:
+        environment = self.metrics.environment
+        if error is None and environment is not None:
+            environment = Environment.model_validate(
+                {**environment.model_dump(), "sandbox": self.metrics.sandbox.get("containment")}
+            )
+        return RunResult(
+            status=RunStatus.error if error else RunStatus.ok,
+            seed=self.job["seed"],
+            # On error too: the points before a failure show where a run went wrong.
+            metrics=self.metrics.recorder.series(),
+            environment=environment if error is None else None,
+            network_isolated=self.metrics.sandbox.get("network_isolated"),
+            error=error,
+            log_tail=self.log.text(),
+            **measured,
+        )
+
+
+def _describe_signal(number: int, cpu_time: float, limits: Limits) -> str:
+    name = signal.Signals(number).name if number in signal.valid_signals() else f"signal {number}"
+    if number == signal.SIGXCPU or (number == signal.SIGKILL and cpu_time >= limits.cpu_seconds):
+        return (f"the recipe used more than its CPU-time limit of {limits.cpu_seconds:g} s and was "
+                "stopped. Make it cheaper or run it with a larger Limits.cpu_seconds.")
+    if number == signal.SIGXFSZ:
+        return f"the recipe wrote a file larger than the limit of {limits.file_size_mb} MB"
+    if number == signal.SIGKILL:
+        return ("the recipe's process was killed (SIGKILL), most likely by the kernel's "
+                "out-of-memory killer; use a smaller model or batch")
+    if number in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT):
+        return (f"the recipe's process crashed with {name} in native code; under the memory "
+                f"limit of {limits.memory_mb} MB this is often a failed allocation")
+    return f"the recipe's process was stopped by {name}"
+
+
+class MetricsChannel:
+    """The parent's end of the metrics pipe: bounded JSON lines, checked one by one."""
+
+    def __init__(self, max_bytes: int, on_point: Callable[[dict], None] | None) -> None:
+        self.max_bytes, self.on_point = max_bytes, on_point
+        self.recorder = Recorder()  # rebuilds the series, with the recorder's own checks
+        self.received = 0
+        self.pending = bytearray()
+        self.sandbox: dict[str, Any] = {}  # the child's first message: what it achieved
+        self.failure: str | None = None  # the child's account of a failed recipe
+        self.environment: Environment | None = None  # from the final "done"
+        self.problem: str | None = None  # the channel itself was misused
+
+    def feed(self, chunk: bytes) -> None:
+        if self.problem:
+            return
+        self.received += len(chunk)
+        if self.received > self.max_bytes:
+            self.problem = (f"the recipe sent more than {self.max_bytes / MIB:g} MB of metrics, "
+                            "the bound of the metrics channel; log less often or fewer series")
+            return
+        self.pending += chunk
+        while not self.problem and (end := self.pending.find(b"\n")) >= 0:
+            line = bytes(self.pending[:end])
+            del self.pending[: end + 1]
+            self._take(line)
+
+    def close(self) -> None:
+        if self.pending and not self.problem:
+            self._malformed(bytes(self.pending), "it does not end with a newline")
+
+    def _take(self, line: bytes) -> None:
+        try:
+            message = json.loads(line)
+        except (ValueError, RecursionError):
+            return self._malformed(line, "it is not JSON")
+        if not isinstance(message, dict):
+            return self._malformed(line, "it is not a JSON object")
+        if self.environment is not None:
+            return self._malformed(line, "it came after the run had finished")
+        keys = set(message)
+        if keys == {"sandbox"} and not self.sandbox and isinstance(message["sandbox"], dict):
+            self.sandbox = message["sandbox"]
+        elif keys == {"x", "axis", "values"} and isinstance(message["values"], dict):
+            self._take_point(line, message)
+        elif keys == {"failed"} and isinstance(message["failed"], str):
+            self.failure = self.failure or message["failed"]
+        elif keys == {"done", "environment"}:
+            try:
+                self.environment = Environment.model_validate(message["environment"])
+            except ValidationError:
+                self._malformed(line, "its environment is not an environment fingerprint")
+        else:
+            self._malformed(line, "it is not a metric point")
+
+    def _take_point(self, line: bytes, point: dict) -> None:
+        values = {name: math.nan if v is None else v for name, v in point["values"].items()}
+        numbers = (isinstance(v, (int, float)) and not isinstance(v, bool) for v in values.values())
+        if not all(numbers):
+            return self._malformed(line, "its values are not numbers")
+        try:
+            self.recorder(point["x"], axis=point["axis"], **values)
+        except Exception as exc:  # noqa: BLE001 - whatever the recorder refuses is malformed
+            return self._malformed(line, str(exc))
+        if self.on_point is not None:
+            self.on_point(point)
+
+    def _malformed(self, line: bytes, why: str) -> None:
+        fd = self.sandbox.get("metrics_fd", "of the metrics channel")
+        self.problem = (
+            f"the metrics channel received a malformed line ({why}): "
+            f"{line[:80].decode('utf-8', errors='replace')!r}. Only log() in the recipe's "
+            f"own process may write to it; the recipe must not write to file descriptor {fd}."
+        )
+
+
+class LogTail:
+    """The last `limit` bytes of the child's merged stdout and stderr."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.kept = bytearray()
+        self.dropped = 0
+
+    def append(self, chunk: bytes) -> None:
+        self.kept += chunk
+        if len(self.kept) > 2 * self.limit:  # trim in batches, not on every chunk
+            excess = len(self.kept) - self.limit
+            del self.kept[:excess]
+            self.dropped += excess
+
+    def text(self) -> str:
+        excess = max(0, len(self.kept) - self.limit)
+        tail = self.kept[excess:].decode("utf-8", errors="replace")
+        dropped = self.dropped + excess
+        return f"[... {dropped} earlier bytes of output not kept ...]\n{tail}" if dropped else tail
+
+
+class PidsCgroup:
+    """A pids cgroup of one run: caps its task count, lists its tasks to kill them.
+
+    Only root may create one; on cgroup v2 the pids controller must be enabled
+    in the root's cgroup.subtree_control.
+    """
+
+    V1_PIDS, V2_ROOT = "/sys/fs/cgroup/pids", "/sys/fs/cgroup"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @classmethod
+    def create(cls, max_tasks: int) -> PidsCgroup | None:
+        """A new cgroup allowing `max_tasks` tasks, or None where that is not possible."""
+        for hierarchy in (cls.V1_PIDS, cls.V2_ROOT):
+            controllers = _read(f"{hierarchy}/cgroup.subtree_control").split()
+            if hierarchy == cls.V2_ROOT and "pids" not in controllers:
+                continue  # cgroup v1 mounts a plain tmpfs there
+            cgroup = cls(os.path.join(hierarchy, f"tycho-run-{os.getpid()}-{secrets.token_hex(4)}"))
+            try:
+                os.mkdir(cgroup.path)
+            except OSError:
+                continue
+            if cgroup._write("pids.max", str(max_tasks)):
+                return cgroup
+            cgroup.remove()
+        return None
+
+    def add(self, pid: int) -> bool:
+        return self._write("cgroup.procs", str(pid))
+
+    def limit_hits(self) -> int:
+        """How many forks and clones were refused for reaching pids.max."""
+        lines = _read(f"{self.path}/pids.events").splitlines()
+        return sum(int(line.split()[1]) for line in lines if line.startswith("max "))
+
+    def kill_all(self) -> None:
+        for _ in range(100):  # the task count is capped, so this converges even on a fork bomb
+            pids = [int(pid) for pid in _read(f"{self.path}/cgroup.procs").split()]
+            if not pids:
+                return
+            for pid in pids:
+                _kill(pid)
+            time.sleep(0.01)
+
+    def remove(self) -> None:
+        self.kill_all()
+        for _ in range(100):  # rmdir is refused (EBUSY) until the last task has gone
+            try:
+                os.rmdir(self.path)
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.02)
+
+    def _write(self, name: str, value: str) -> bool:
+        try:
+            with open(os.path.join(self.path, name), "w") as control:
+                control.write(value)
+            return True
+        except OSError:
+            return False
+
+
+def kill_processes_of_uid(uid: int) -> None:
+    """SIGKILL every live process whose real uid is `uid`, until none is left.
+
+    The sandbox uid is this run's alone, and its processes have no capability
+    to change it, so this finds even one that left the process group.
+    """
+    for _ in range(50):
+        found = False
+        for entry in filter(str.isdigit, os.listdir("/proc")):
+            status = _read(f"/proc/{entry}/status").splitlines()
+            fields = dict(line.split(":", 1) for line in status)
+            # A zombie (our unreaped child, or an orphan init has yet to reap)
+            # runs nothing and ignores signals.
+            if fields.get("Uid", "-1").split()[0] == str(uid) and "Z" not in fields["State"]:
+                found = True
+                _kill(int(entry))
+        if not found:
+            return
+        time.sleep(0.01)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _read(path: str) -> str:
+    """A small kernel file's text; empty if it is gone (an exited process, no cgroup)."""
+    try:
+        with open(path) as kernel_file:
+            return kernel_file.read()
+    except OSError:
+        return ""
+
+
+def _watch_exit(pid: int) -> int | None:
+    """A pidfd that becomes readable when `pid` exits (Linux 5.3+), or None."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _has_exited(pid: int) -> bool:
+    """Whether `pid` has exited, without reaping it (WNOWAIT keeps its pid reserved)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except (AttributeError, ChildProcessError):
+        return False

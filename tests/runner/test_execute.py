@@ -1,0 +1,353 @@
+"""The sandboxed executor: honest recipes run reproducibly, hostile ones end as errors.
+
+Each hostile recipe shows that the calling process survives and gets
+status=error with a message that says what happened. Recipes that do not need
+torch avoid importing it, so that each run costs one Python start-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import socket
+import textwrap
+import uuid
+
+import pytest
+
+import phenomena
+from runner.execute import Limits, run_recipe
+from runner.spec import BuiltinRecipe, RunStatus, SourceRecipe
+
+# Generous for everything but the limit under test: ~8 workers share two cores,
+# and starting the child can take seconds.
+ROOMY = Limits(wall_seconds=120, cpu_seconds=60, memory_mb=2048, file_size_mb=8, max_processes=32)
+
+
+def source(text: str) -> SourceRecipe:
+    return SourceRecipe(source=textwrap.dedent(text))
+
+
+def limits(**changes) -> Limits:
+    return dataclasses.replace(ROOMY, **changes)
+
+
+def final(result, name: str) -> float:
+    return result.metrics[name].y[-1]
+
+
+DETERMINISTIC = source(
+    """
+    import os, random
+    import numpy as np
+    import torch
+
+    def run(config, log):
+        print("working in", os.getcwd())
+        model = torch.nn.Linear(8, 1)
+        data = torch.randn(64, 8)
+        target = data @ torch.randn(8, 1) + 0.1 * torch.randn(64, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"])
+        for step in range(20):
+            loss = ((model(data) - target) ** 2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            log(step, loss=loss, noise=random.random() + np.random.rand())
+        log(0, axis="probe", deterministic=float(torch.are_deterministic_algorithms_enabled()),
+            threads=torch.get_num_threads())
+    """
+)
+
+
+def test_a_source_recipe_is_bitwise_reproducible_and_fingerprinted():
+    points = []
+    first = run_recipe(DETERMINISTIC, {"lr": 0.05}, seed=7, limits=ROOMY, on_point=points.append)
+    second = run_recipe(DETERMINISTIC, {"lr": 0.05}, seed=7, limits=ROOMY)
+
+    assert first.status is RunStatus.ok, first.error
+    assert first.metrics["loss"].y == second.metrics["loss"].y  # bitwise: float equality
+    assert first.metrics == second.metrics
+    assert final(first, "loss") < first.metrics["loss"].y[0]
+    assert final(first, "deterministic") == 1.0 and final(first, "threads") == 1.0
+    assert len(points) == 21 and points[0]["axis"] == "step"
+    env = first.environment
+    assert env is not None and env.python and env.torch and env.cpu and env.threads == 1
+    assert env.fingerprint() == second.environment.fingerprint()
+    assert first.wall_time_s > 0 and first.cpu_time_s > 0 and first.peak_memory_mb > 10
+    run_dir = first.log_tail.split("working in ", 1)[1].split()[0]
+    assert not os.path.exists(run_dir), "the temporary working directory must be removed"
+
+
+def _existing_builtin() -> str | None:
+    for name, module in phenomena.BUILTINS.items():
+        if importlib.util.find_spec(module) is not None:
+            return name
+    return None
+
+
+@pytest.mark.skipif(_existing_builtin() is None, reason="no phenomena module written yet")
+def test_a_builtin_recipe_runs_in_the_sandbox():
+    name = _existing_builtin()
+    quick = phenomena.get(name).quick
+    result = run_recipe(BuiltinRecipe(builtin=name), quick, seed=0, limits=limits(wall_seconds=300))
+    assert result.status is RunStatus.ok, result.error
+    assert result.metrics
+
+
+def test_an_unknown_builtin_or_bad_config_is_a_clear_error():
+    result = run_recipe(BuiltinRecipe(builtin="no-such-thing"), {}, seed=0, limits=ROOMY)
+    assert result.status is RunStatus.error
+    assert "no built-in phenomenon 'no-such-thing'" in result.error
+
+
+def test_a_missing_entrypoint_is_a_clear_error():
+    result = run_recipe(source("def train(config, log): pass\n"), {}, seed=0, limits=ROOMY)
+    assert result.status is RunStatus.error
+    assert "defines no function 'run'" in result.error
+
+
+def test_an_infinite_loop_is_stopped_by_the_wall_clock():
+    result = run_recipe(source("def run(config, log):\n    while True: pass\n"), {}, seed=0,
+                        limits=limits(wall_seconds=4))
+    assert result.status is RunStatus.error
+    assert "wall-clock limit of 4 s" in result.error
+    assert result.wall_time_s < 15
+
+
+def test_cpu_time_is_bounded():
+    result = run_recipe(source("def run(config, log):\n    while True: pass\n"), {}, seed=0,
+                        limits=limits(cpu_seconds=1))
+    assert result.status is RunStatus.error
+    assert "CPU-time limit of 1 s" in result.error
+
+
+def test_a_memory_hog_hits_the_memory_limit():
+    hog = source(
+        """
+        def run(config, log):
+            hoard = []
+            for step in range(100):
+                hoard.append(bytearray(100 * 1024 * 1024))
+                log(step, gigabytes=len(hoard) / 10)
+        """
+    )
+    result = run_recipe(hog, {}, seed=0, limits=limits(memory_mb=512))
+    assert result.status is RunStatus.error
+    assert "ran out of memory" in result.error and "512 MB" in result.error
+    assert final(result, "gigabytes") < 0.6  # the points before the failure are kept
+
+
+def _live_processes_named(name: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read()
+        except OSError:
+            continue
+        # "pid (comm) state ...": zombies (Z) are dead, waiting for init to reap them
+        if f"({name})" in fields and fields.rsplit(")", 1)[1].split()[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+def test_a_fork_bomb_is_contained_and_cleaned_up():
+    marker = f"bomb{uuid.uuid4().hex[:8]}"
+    bomb = source(
+        """
+        import ctypes, os, time
+
+        def run(config, log):
+            ctypes.CDLL(None).prctl(15, config["marker"].encode(), 0, 0, 0)  # PR_SET_NAME
+            forks = 0
+            while True:
+                if os.fork() == 0:
+                    if config["leave_group"]:
+                        os.setsid()  # out of the process group: killpg cannot see it
+                    time.sleep(600)
+                    os._exit(0)
+                forks += 1
+                log(forks, forks=forks)
+        """
+    )
+    config = {"marker": marker, "leave_group": os.geteuid() == 0}
+    result = run_recipe(bomb, config, seed=0, limits=limits(max_processes=16))
+    assert result.status is RunStatus.error
+    assert "could not start another process" in result.error and "16" in result.error
+    assert final(result, "forks") < 16
+    assert _live_processes_named(marker) == [], "processes of the recipe outlived the run"
+
+
+def test_a_huge_file_hits_the_file_size_limit():
+    writer = source(
+        """
+        def run(config, log):
+            with open("big.bin", "wb") as out:
+                for step in range(64):
+                    out.write(b"x" * 1024 * 1024)
+                    log(step, megabytes=step + 1)
+        """
+    )
+    result = run_recipe(writer, {}, seed=0, limits=limits(file_size_mb=2))
+    assert result.status is RunStatus.error
+    assert "file larger than the limit of 2 MB" in result.error
+    assert final(result, "megabytes") <= 2
+
+
+def test_garbage_on_the_metrics_channel_is_an_error():
+    vandal = source(
+        """
+        import os
+
+        def run(config, log):
+            log(0, loss=1.0)
+            for fd in range(3, 21):
+                try:
+                    os.write(fd, b"\\x00garbage{not json\\n")
+                except OSError:
+                    pass
+            log(1, loss=0.5)
+        """
+    )
+    result = run_recipe(vandal, {}, seed=0, limits=ROOMY)
+    assert result.status is RunStatus.error
+    assert "metrics channel received a malformed line (it is not JSON)" in result.error
+
+
+def test_a_metrics_channel_over_its_bound_is_an_error():
+    chatty = source("def run(config, log):\n    for step in range(5000):\n        log(step, x=1)\n")
+    result = run_recipe(chatty, {}, seed=0, limits=limits(max_metric_bytes=20_000))
+    assert result.status is RunStatus.error
+    assert "more than" in result.error and "metrics channel" in result.error
+
+
+def test_secrets_in_the_callers_environment_do_not_reach_the_recipe(monkeypatch):
+    monkeypatch.setenv("TYCHO_TOKEN", "tok-do-not-leak")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-do-not-leak")
+    snoop = source(
+        """
+        import os
+
+        def run(config, log):
+            seen = "\\n".join(f"{k}={v}" for k, v in os.environ.items())
+            print(sorted(os.environ))
+            log(0, saw_token=float("TYCHO_TOKEN" in os.environ),
+                saw_secret_value=float("do-not-leak" in seen))
+        """
+    )
+    result = run_recipe(snoop, {}, seed=0, limits=ROOMY)
+    assert result.status is RunStatus.ok, result.error
+    assert final(result, "saw_token") == 0.0
+    assert final(result, "saw_secret_value") == 0.0
+    assert "TYCHO" not in result.log_tail and "AWS" not in result.log_tail
+
+
+def test_the_network_is_unreachable_where_the_kernel_allows_isolation():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        caller = source(
+            """
+            import socket
+
+            def run(config, log):
+                try:
+                    socket.create_connection(("127.0.0.1", config["port"]), timeout=5).close()
+                    connected = 1.0
+                except OSError as exc:
+                    print("connect failed:", exc)
+                    connected = 0.0
+                log(0, connected=connected)
+            """
+        )
+        result = run_recipe(caller, {"port": listener.getsockname()[1]}, seed=0, limits=ROOMY)
+        assert result.status is RunStatus.ok, result.error
+        if result.network_isolated:
+            assert final(result, "connected") == 0.0
+            with pytest.raises(BlockingIOError):
+                listener.accept()  # nothing ever arrived on the host side
+        else:
+            assert result.network_isolated is False
+            assert final(result, "connected") == 1.0
+
+
+def test_a_crash_reports_the_traceback():
+    crash = source(
+        """
+        def run(config, log):
+            log(0, loss=1.0)
+            return helper(config)
+
+        def helper(config):
+            raise ValueError("the learning rate must be positive")
+        """
+    )
+    result = run_recipe(crash, {}, seed=0, limits=ROOMY)
+    assert result.status is RunStatus.error
+    assert "ValueError: the learning rate must be positive" in result.error
+    assert "recipe.py" in result.error and "in helper" in result.error
+    assert "Traceback" in result.log_tail
+    assert result.metrics["loss"].y == [1.0]
+
+
+def test_exiting_without_finishing_is_an_error():
+    quitter = source("import os\n\ndef run(config, log):\n    log(0, loss=1.0)\n    os._exit(0)\n")
+    result = run_recipe(quitter, {}, seed=0, limits=ROOMY)
+    assert result.status is RunStatus.error
+    assert "exited (code 0) before the recipe returned" in result.error
+
+
+def test_a_flood_of_output_keeps_only_a_bounded_tail():
+    talker = source(
+        """
+        def run(config, log):
+            for i in range(50_000):
+                print("line", i, "of chatter")
+            print("the very last line")
+            log(0, done=1.0)
+        """
+    )
+    result = run_recipe(talker, {}, seed=0, limits=limits(log_tail_bytes=4096))
+    assert result.status is RunStatus.ok, result.error
+    assert len(result.log_tail.encode()) <= 4096 + 100
+    assert result.log_tail.rstrip().endswith("the very last line")
+    assert "earlier bytes of output not kept" in result.log_tail
+
+
+def test_a_config_that_is_not_json_is_a_clear_error():
+    recipe = source("def run(config, log): pass\n")
+    result = run_recipe(recipe, {"lr": object()}, seed=0, limits=ROOMY)
+    assert result.status is RunStatus.error
+    assert "config values must be JSON" in result.error
+
+
+class StopRun(Exception):
+    pass
+
+
+def test_an_exception_in_the_progress_callback_stops_the_run_and_propagates():
+    marker = f"slow{uuid.uuid4().hex[:8]}"
+    endless = source(
+        """
+        import ctypes, time
+
+        def run(config, log):
+            ctypes.CDLL(None).prctl(15, config["marker"].encode(), 0, 0, 0)  # PR_SET_NAME
+            step = 0
+            while True:
+                log(step, loss=1.0 / (step + 1))
+                step += 1
+                time.sleep(0.01)
+        """
+    )
+
+    def stop_after_three(point):
+        if point["x"] >= 2:
+            raise StopRun()
+
+    with pytest.raises(StopRun):
+        run_recipe(endless, {"marker": marker}, seed=0, limits=ROOMY, on_point=stop_after_three)
+    assert _live_processes_named(marker) == []
