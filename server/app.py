@@ -13,6 +13,7 @@ from server.db import make_engine
 from server.errors import BodySizeLimit, install_error_handlers
 from server.seed import ensure_phenomena
 from server.settings import Settings, get_settings
+from server.users import ensure_worker_token
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -23,6 +24,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         with Session(app.state.engine) as session:
             ensure_phenomena(session=session)
+            if settings.worker_token:
+                ensure_worker_token(session=session, token=settings.worker_token)
             session.commit()
         yield
         app.state.engine.dispose()

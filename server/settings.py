@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     max_attempts: int = 3
     # The public base URL, used in citations and feeds.
     public_url: str = "http://127.0.0.1:8000"
+    # A worker token agreed in advance (docker-compose gives the same secret to
+    # the server and its workers); registered, hashed, at start. Empty: none.
+    worker_token: str = ""
     # Items per page of lists, at most.
     max_page_size: int = 200
 

@@ -78,3 +78,16 @@ def ensure_user(*, session: Session, handle: str, display_name: str) -> User:
         session.add(user)
         session.flush()
     return user
+
+
+def ensure_worker_token(*, session: Session, token: str) -> None:
+    """Register a pre-shared worker token (TYCHO_WORKER_TOKEN) for the user `worker`."""
+    from server.auth import hash_token
+    from server.models import ApiToken
+
+    digest = hash_token(token)
+    if session.exec(select(ApiToken).where(ApiToken.token_hash == digest)).first() is not None:
+        return
+    user = ensure_user(session=session, handle="worker", display_name="Verification workers")
+    session.add(ApiToken(user_id=user.id, token_hash=digest, scope=TokenScope.worker.value,
+                         label="TYCHO_WORKER_TOKEN"))
