@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from sqlmodel import Session, select
 
-from server.models import Phenomenon
+from runner.spec import ObservationCreate
+from server.models import Observation, Phenomenon
+from server.settings import Settings
+
+CANONICAL_DIR = Path(__file__).resolve().parent / "canonical"
+CANONICAL_AUTHOR = ("tycho", "Tycho built-in phenomena")
 
 # slug -> (name, description). Short on purpose: the docs/phenomena pages go deeper.
 PHENOMENA: dict[str, tuple[str, str]] = {
@@ -66,3 +74,29 @@ def ensure_phenomena(*, session: Session) -> int:
             session.add(Phenomenon(slug=slug, name=name, description=description))
             added += 1
     return added
+
+
+def seed_canonical(*, session: Session, settings: Settings,
+                   directory: Path = CANONICAL_DIR) -> list[str]:
+    """Post the canonical observations into an empty registry and queue their verification.
+
+    Each file in `directory` is an observation body made by
+    scripts/make_canonical.py from a sandboxed run of the default config.
+    Returns the ids created (none when the registry already has observations).
+    """
+    from server.observations import create_observation, format_ref
+    from server.queue import enqueue_verification
+    from server.users import ensure_user
+
+    if session.exec(select(Observation.id).limit(1)).first() is not None:
+        return []
+    ensure_phenomena(session=session)
+    author = ensure_user(session=session, handle=CANONICAL_AUTHOR[0],
+                         display_name=CANONICAL_AUTHOR[1])
+    created = []
+    for path in sorted(directory.glob("*.json")):
+        body = ObservationCreate.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        observation, version = create_observation(session=session, author=author, body=body)
+        enqueue_verification(session=session, version=version, settings=settings)
+        created.append(format_ref(observation.id))
+    return created

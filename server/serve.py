@@ -17,6 +17,7 @@ from server.app import create_app
 from server.auth import issue_token
 from server.db import upgrade_database
 from server.models import ApiToken, TokenScope, utcnow
+from server.seed import seed_canonical
 from server.settings import Settings
 from server.users import ensure_user
 
@@ -44,6 +45,17 @@ def local_worker_token(settings: Settings) -> str:
     return token
 
 
+def seed_canonical_observations(settings: Settings) -> list[str]:
+    from server.db import make_engine
+
+    engine = make_engine(settings.resolved_database_url())
+    with Session(engine) as session:
+        created = seed_canonical(session=session, settings=settings)
+        session.commit()
+    engine.dispose()
+    return created
+
+
 def start_local_worker(*, url: str, token: str, concurrency: int) -> subprocess.Popen:
     # The token travels in the environment, not argv, so `ps` does not show it.
     env = {**os.environ, "TYCHO_TOKEN": token, "TYCHO_SERVER": url}
@@ -58,6 +70,11 @@ def serve(*, host: str, port: int, database_url: str, start_worker: bool = True,
           worker_concurrency: int = 1) -> None:
     settings = Settings(database_url=database_url)
     upgrade_database(database_url)
+    if settings.seed_canonical:
+        seeded = seed_canonical_observations(settings)
+        if seeded:
+            print(f"a new registry: posted the canonical observations {', '.join(seeded)}; "
+                  "the local worker verifies them in the background", flush=True)
     app = create_app(settings)
     shown = database_url.split("@")[-1]
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"

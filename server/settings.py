@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # A worker token agreed in advance (docker-compose gives the same secret to
     # the server and its workers); registered, hashed, at start. Empty: none.
     worker_token: str = ""
+    # Whether `tycho serve` fills an empty registry with the canonical
+    # observation of each built-in phenomenon (server/canonical/*.json).
+    seed_canonical: bool = True
     # Items per page of lists, at most.
     max_page_size: int = 200
 
