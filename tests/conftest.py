@@ -141,7 +141,9 @@ class LiveServer:
         self.database_url = database_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "TYCHO_DATABASE_URL": database_url, **env}
+        # Tests start from an empty registry: no canonical observations.
+        self.env = {**os.environ, "TYCHO_DATABASE_URL": database_url,
+                    "TYCHO_SEED_CANONICAL": "false", **env}
         self.log = open(log_path, "w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "runner.cli", "serve", "--no-worker", "--port",
