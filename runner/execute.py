@@ -32,7 +32,6 @@ run. The containment used is recorded in `RunResult.environment.sandbox`.
 from __future__ import annotations
 
 import json
-import math
 import os
 import secrets
 import selectors
@@ -46,10 +45,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
 import runner
-from runner.recorder import Recorder
+from runner.channel import LogTail, MetricsChannel
+from runner.containment import PidsCgroup, kill_processes_of_uid
 from runner.spec import BuiltinRecipe, Environment, RunResult, RunStatus, SourceRecipe
 
 MIB = 1024 * 1024
@@ -331,207 +329,6 @@ def _describe_signal(number: int, cpu_time: float, limits: Limits) -> str:
         return (f"the recipe's process crashed with {name} in native code; under the memory "
                 f"limit of {limits.memory_mb} MB this is often a failed allocation")
     return f"the recipe's process was stopped by {name}"
-
-
-class MetricsChannel:
-    """The parent's end of the metrics pipe: bounded JSON lines, checked one by one."""
-
-    def __init__(self, max_bytes: int, on_point: Callable[[dict], None] | None) -> None:
-        self.max_bytes, self.on_point = max_bytes, on_point
-        self.recorder = Recorder()  # rebuilds the series, with the recorder's own checks
-        self.received = 0
-        self.pending = bytearray()
-        self.sandbox: dict[str, Any] = {}  # the child's first message: what it achieved
-        self.failure: str | None = None  # the child's account of a failed recipe
-        self.environment: Environment | None = None  # from the final "done"
-        self.problem: str | None = None  # the channel itself was misused
-
-    def feed(self, chunk: bytes) -> None:
-        if self.problem:
-            return
-        self.received += len(chunk)
-        if self.received > self.max_bytes:
-            self.problem = (f"the recipe sent more than {self.max_bytes / MIB:g} MB of metrics, "
-                            "the bound of the metrics channel; log less often or fewer series")
-            return
-        self.pending += chunk
-        while not self.problem and (end := self.pending.find(b"\n")) >= 0:
-            line = bytes(self.pending[:end])
-            del self.pending[: end + 1]
-            self._take(line)
-
-    def close(self) -> None:
-        if self.pending and not self.problem:
-            self._malformed(bytes(self.pending), "it does not end with a newline")
-
-    def _take(self, line: bytes) -> None:
-        try:
-            message = json.loads(line)
-        except (ValueError, RecursionError):
-            return self._malformed(line, "it is not JSON")
-        if not isinstance(message, dict):
-            return self._malformed(line, "it is not a JSON object")
-        if self.environment is not None:
-            return self._malformed(line, "it came after the run had finished")
-        keys = set(message)
-        if keys == {"sandbox"} and not self.sandbox and isinstance(message["sandbox"], dict):
-            self.sandbox = message["sandbox"]
-        elif keys == {"x", "axis", "values"} and isinstance(message["values"], dict):
-            self._take_point(line, message)
-        elif keys == {"failed"} and isinstance(message["failed"], str):
-            self.failure = self.failure or message["failed"]
-        elif keys == {"done", "environment"}:
-            try:
-                self.environment = Environment.model_validate(message["environment"])
-            except ValidationError:
-                self._malformed(line, "its environment is not an environment fingerprint")
-        else:
-            self._malformed(line, "it is not a metric point")
-
-    def _take_point(self, line: bytes, point: dict) -> None:
-        values = {name: math.nan if v is None else v for name, v in point["values"].items()}
-        numbers = (isinstance(v, (int, float)) and not isinstance(v, bool) for v in values.values())
-        if not all(numbers):
-            return self._malformed(line, "its values are not numbers")
-        try:
-            self.recorder(point["x"], axis=point["axis"], **values)
-        except Exception as exc:  # noqa: BLE001 - whatever the recorder refuses is malformed
-            return self._malformed(line, str(exc))
-        if self.on_point is not None:
-            self.on_point(point)
-
-    def _malformed(self, line: bytes, why: str) -> None:
-        fd = self.sandbox.get("metrics_fd", "of the metrics channel")
-        self.problem = (
-            f"the metrics channel received a malformed line ({why}): "
-            f"{line[:80].decode('utf-8', errors='replace')!r}. Only log() in the recipe's "
-            f"own process may write to it; the recipe must not write to file descriptor {fd}."
-        )
-
-
-class LogTail:
-    """The last `limit` bytes of the child's merged stdout and stderr."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.kept = bytearray()
-        self.dropped = 0
-
-    def append(self, chunk: bytes) -> None:
-        self.kept += chunk
-        if len(self.kept) > 2 * self.limit:  # trim in batches, not on every chunk
-            excess = len(self.kept) - self.limit
-            del self.kept[:excess]
-            self.dropped += excess
-
-    def text(self) -> str:
-        excess = max(0, len(self.kept) - self.limit)
-        tail = self.kept[excess:].decode("utf-8", errors="replace")
-        dropped = self.dropped + excess
-        return f"[... {dropped} earlier bytes of output not kept ...]\n{tail}" if dropped else tail
-
-
-class PidsCgroup:
-    """A pids cgroup of one run: caps its task count, lists its tasks to kill them.
-
-    Only root may create one; on cgroup v2 the pids controller must be enabled
-    in the root's cgroup.subtree_control.
-    """
-
-    V1_PIDS, V2_ROOT = "/sys/fs/cgroup/pids", "/sys/fs/cgroup"
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    @classmethod
-    def create(cls, max_tasks: int) -> PidsCgroup | None:
-        """A new cgroup allowing `max_tasks` tasks, or None where that is not possible."""
-        for hierarchy in (cls.V1_PIDS, cls.V2_ROOT):
-            controllers = _read(f"{hierarchy}/cgroup.subtree_control").split()
-            if hierarchy == cls.V2_ROOT and "pids" not in controllers:
-                continue  # cgroup v1 mounts a plain tmpfs there
-            cgroup = cls(os.path.join(hierarchy, f"tycho-run-{os.getpid()}-{secrets.token_hex(4)}"))
-            try:
-                os.mkdir(cgroup.path)
-            except OSError:
-                continue
-            if cgroup._write("pids.max", str(max_tasks)):
-                return cgroup
-            cgroup.remove()
-        return None
-
-    def add(self, pid: int) -> bool:
-        return self._write("cgroup.procs", str(pid))
-
-    def limit_hits(self) -> int:
-        """How many forks and clones were refused for reaching pids.max."""
-        lines = _read(f"{self.path}/pids.events").splitlines()
-        return sum(int(line.split()[1]) for line in lines if line.startswith("max "))
-
-    def kill_all(self) -> None:
-        for _ in range(100):  # the task count is capped, so this converges even on a fork bomb
-            pids = [int(pid) for pid in _read(f"{self.path}/cgroup.procs").split()]
-            if not pids:
-                return
-            for pid in pids:
-                _kill(pid)
-            time.sleep(0.01)
-
-    def remove(self) -> None:
-        self.kill_all()
-        for _ in range(100):  # rmdir is refused (EBUSY) until the last task has gone
-            try:
-                os.rmdir(self.path)
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                time.sleep(0.02)
-
-    def _write(self, name: str, value: str) -> bool:
-        try:
-            with open(os.path.join(self.path, name), "w") as control:
-                control.write(value)
-            return True
-        except OSError:
-            return False
-
-
-def kill_processes_of_uid(uid: int) -> None:
-    """SIGKILL every live process whose real uid is `uid`, until none is left.
-
-    The sandbox uid is this run's alone, and its processes have no capability
-    to change it, so this finds even one that left the process group.
-    """
-    for _ in range(50):
-        found = False
-        for entry in filter(str.isdigit, os.listdir("/proc")):
-            status = _read(f"/proc/{entry}/status").splitlines()
-            fields = dict(line.split(":", 1) for line in status)
-            # A zombie (our unreaped child, or an orphan init has yet to reap)
-            # runs nothing and ignores signals.
-            if fields.get("Uid", "-1").split()[0] == str(uid) and "Z" not in fields["State"]:
-                found = True
-                _kill(int(entry))
-        if not found:
-            return
-        time.sleep(0.01)
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def _read(path: str) -> str:
-    """A small kernel file's text; empty if it is gone (an exited process, no cgroup)."""
-    try:
-        with open(path) as kernel_file:
-            return kernel_file.read()
-    except OSError:
-        return ""
 
 
 def _watch_exit(pid: int) -> int | None:

@@ -14,7 +14,6 @@ import random
 import signal
 import socket
 import threading
-import time
 
 from runner.client import Client, TychoError
 from runner.execute import Limits
