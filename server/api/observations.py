@@ -6,11 +6,12 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Query, Response
+from sqlmodel import select
 
 from runner.spec import ObservationCreate
 from server.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
 from server.errors import invalid
-from server.models import utcnow
+from server.models import Run, utcnow
 from server.observations import (
     author_run,
     create_observation,
@@ -94,10 +95,6 @@ def get_metrics(ref: str, session: SessionDep, runs: bool = False) -> Response:
         series = load_series(session=session, run_ids=[run.id])[run.id]
         body = {name: s.model_dump() for name, s in series.items()}
     else:
-        from sqlmodel import select
-
-        from server.models import Run
-
         rows = session.exec(select(Run).where(Run.version_id == version.id).order_by(Run.id)).all()
         loaded = load_series(session=session, run_ids=[r.id for r in rows])
         body = {
