@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from sqlmodel import select
 
 from runner.spec import ObservationCreate
+from server.community import attach_community
 from server.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
 from server.errors import invalid
 from server.models import Run, utcnow
@@ -29,8 +30,6 @@ router = APIRouter(tags=["observations"])
 
 
 def _full_record(session, observation, version) -> ObservationPublic:
-    from server.community import attach_community
-
     record = observation_public(session=session, observation=observation, version=version)
     record.verification = verification_status(session=session, version=version)
     attach_community(session=session, record=record, observation=observation, version=version)
