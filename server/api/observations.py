@@ -24,7 +24,12 @@ from server.observations import (
 )
 from server.present import observation_public, summaries
 from server.queue import enqueue_verification, verification_status
-from server.schemas import ObservationPage, ObservationPublic, VersionCreate, WithdrawRequest
+from server.schemas import (
+    ObservationPage,
+    ObservationPublic,
+    VersionCreate,
+    WithdrawRequest,
+)
 
 router = APIRouter(tags=["observations"])
 
