@@ -6,6 +6,11 @@ from __future__ import annotations
 import os
 import shutil
 
+# In-process phenomena in tests use one torch thread, as the runner does for real
+# runs: two threads on a busy 2-core machine made quick configs ~8x slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
