@@ -11,6 +11,7 @@ import runner
 from server.api import router as api_router
 from server.db import make_engine
 from server.errors import BodySizeLimit, install_error_handlers
+from server.feeds import router as feeds_router
 from server.seed import ensure_phenomena
 from server.settings import Settings, get_settings
 from server.users import ensure_worker_token
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings.resolved_database_url())
     install_error_handlers(app)
     app.include_router(api_router)
+    app.include_router(feeds_router)
     try:
         from server.web import install_web
     except ImportError:  # the pages are optional while they are being built

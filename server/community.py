@@ -81,7 +81,10 @@ def create_links(
     refs = [body.target] if body.target else []
     refs += body.targets
     if len(refs) > 1 and body.relation is not Relation.unifies:
-        raise invalid(f"only `unifies` may point at several observations, not `{body.relation.value}`")
+        raise invalid(
+            f"only `unifies` may point at several observations, not `{body.relation.value}`; "
+            "post one link per target"
+        )
     rows: list[Link] = []
     base = dict(source_version_id=source.id, relation=body.relation.value, note=body.note,
                 author_id=author.id)
@@ -135,7 +138,9 @@ def _version_refs(session: Session, version_ids: set[int]) -> dict[int, tuple[st
     rows = session.exec(
         select(ObservationVersion).where(ObservationVersion.id.in_(version_ids))
     ).all()
-    return {v.id: (format_ref(v.observation_id, v.version), v.title, v.observation_id) for v in rows}
+    return {
+        v.id: (format_ref(v.observation_id, v.version), v.title, v.observation_id) for v in rows
+    }
 
 
 def links_public(*, session: Session, links: list[Link]) -> list[dict[str, Any]]:
@@ -184,7 +189,9 @@ def links_of(*, session: Session, observation: Observation) -> dict[str, list[di
     ).all()
     rows = session.exec(
         select(Link)
-        .where(or_(Link.source_version_id.in_(version_ids), Link.target_version_id.in_(version_ids)))
+        .where(
+            or_(Link.source_version_id.in_(version_ids), Link.target_version_id.in_(version_ids))
+        )
         .order_by(Link.id)
     ).all()
     ours = set(version_ids)
@@ -235,7 +242,9 @@ def create_comment(
     if body.parent is not None:
         parent = session.get(Comment, body.parent)
         if parent is None or parent.observation_id != observation.id:
-            raise invalid(f"parent: there is no comment {body.parent} on {format_ref(observation.id)}")
+            raise invalid(
+                f"parent: there is no comment {body.parent} on {format_ref(observation.id)}"
+            )
     if body.x is not None and body.series is None:
         raise invalid("x: a point on a curve needs `series` too")
     if body.series is not None:
@@ -275,7 +284,9 @@ def edit_comment(*, session: Session, comment: Comment, user: User, body: str) -
         raise Problem(409, "Deleted", "this comment was deleted")
     if len(body) > MAX_COMMENT_CHARS:
         raise invalid(f"body: {len(body):,} characters; the limit is {MAX_COMMENT_CHARS:,}")
-    session.add(CommentRevision(comment_id=comment.id, body=comment.body, created_at=comment.edited_at or comment.created_at))
+    # The earlier body, dated when it was written.
+    session.add(CommentRevision(comment_id=comment.id, body=comment.body,
+                                created_at=comment.edited_at or comment.created_at))
     comment.body = body
     comment.edited_at = utcnow()
     session.add(comment)

@@ -64,7 +64,16 @@ def _summary(
         verdict=version.verdict,
         pass_rates=version.pass_rates,
         withdrawn=observation.withdrawn_at is not None,
+        is_latest=version.version == observation.latest_version,
+        newer_version=newer_version(observation, version),
     )
+
+
+def newer_version(observation: Observation, version: ObservationVersion) -> str | None:
+    """The latest version's id when `version` is an older one, else None."""
+    if version.version == observation.latest_version:
+        return None
+    return format_ref(observation.id, observation.latest_version)
 
 
 def observation_public(
@@ -114,6 +123,7 @@ def observation_public(
                 created_at=v.created_at,
                 change_message=v.change_message,
                 verdict=v.verdict,
+                is_latest=v.version == observation.latest_version,
             )
             for v in versions
         ],

@@ -60,6 +60,7 @@ class VersionInfo(BaseModel):
     created_at: datetime
     change_message: str
     verdict: str
+    is_latest: bool = False  # the version `/observations/T-42` shows
 
 
 class SeriesInfo(BaseModel):
@@ -98,6 +99,11 @@ class ObservationSummary(BaseModel):
     verdict: str
     pass_rates: dict[str, float] = Field(default_factory=dict)
     withdrawn: bool = False
+    # A published version never changes; a reader of an older one is told of the newest.
+    is_latest: bool = True
+    newer_version: str | None = Field(
+        default=None, description="the latest version (T-42v3) when this one is not it"
+    )
 
 
 class ObservationPublic(ObservationSummary):
@@ -131,3 +137,42 @@ class VersionCreate(ObservationCreate):
 
 class WithdrawRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
+
+
+class GraphNode(BaseModel):
+    """One node of a link neighbourhood: an observation version, a phenomenon or a paper."""
+
+    id: str  # "T-3v1", "phenomenon:grokking", "arXiv:2201.02177", "doi:10...", or a URL
+    kind: str  # observation | phenomenon | external
+    distance: int  # links from the root observation
+    url: str  # the page to read it on
+    title: str = ""
+    # Observation versions only.
+    observation: str | None = None  # T-3
+    author: str | None = None  # handle
+    author_name: str | None = None
+    verdict: str | None = None
+    is_latest: bool | None = None
+    newer_version: str | None = None
+    withdrawn: bool | None = None
+    # Phenomena only.
+    slug: str | None = None
+
+
+class GraphEdge(BaseModel):
+    """A typed link: `source <relation> target`, by `author`."""
+
+    id: int
+    source: str
+    relation: str
+    target: str
+    author: str
+    note: str = ""
+    created_at: datetime
+
+
+class Graph(BaseModel):
+    root: str  # the version asked about, e.g. T-3v2
+    depth: int
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]

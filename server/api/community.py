@@ -1,10 +1,15 @@
-"""Links and comments on observations."""
+"""Links, comments, the link graph and citations of observations."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
 from sqlmodel import select
 
+from server.citation import cite_chain, cite_version
+from server.cite_formats import FORMATS, check_format, render_citation
 from server.community import (
     CommentCreate,
     CommentEdit,
@@ -19,16 +24,18 @@ from server.community import (
     links_of,
     links_public,
 )
-from server.deps import CurrentUser, SessionDep
+from server.deps import CurrentUser, SessionDep, SettingsDep
+from server.graph import MAX_DEPTH, find_neighbourhood, graph_public
 from server.models import CommentRevision, User
 from server.observations import find_version
+from server.schemas import Graph
 
 router = APIRouter(tags=["community"])
 
 
 @router.post("/observations/{ref}/links", status_code=201)
 def post_link(ref: str, body: LinkCreate, session: SessionDep, user: CurrentUser) -> list[dict]:
-    """Link this observation version to another (or several, for `unifies`), a phenomenon or a paper."""
+    """Link this version to another (or several, for `unifies`), a phenomenon or a paper."""
     _, version = find_version(session=session, ref=ref)
     rows = create_links(session=session, source=version, author=user, body=body)
     session.commit()
@@ -44,7 +51,7 @@ def get_links(ref: str, session: SessionDep) -> dict:
 
 @router.post("/observations/{ref}/comments", status_code=201)
 def post_comment(ref: str, body: CommentCreate, session: SessionDep, user: CurrentUser) -> dict:
-    """Comment (Markdown) on a version; reply with `parent`; anchor on a curve with `series` and `x`."""
+    """Comment (Markdown) on a version; reply with `parent`; anchor on a curve: `series`, `x`."""
     observation, version = find_version(session=session, ref=ref)
     comment = create_comment(
         session=session, observation=observation, version=version, author=user, body=body
@@ -61,7 +68,9 @@ def get_comments(ref: str, session: SessionDep) -> list[dict]:
 
 
 @router.patch("/comments/{comment_id}")
-def patch_comment(comment_id: int, body: CommentEdit, session: SessionDep, user: CurrentUser) -> dict:
+def patch_comment(
+    comment_id: int, body: CommentEdit, session: SessionDep, user: CurrentUser
+) -> dict:
     """Edit your comment; the earlier text is kept in its history."""
     comment = find_comment(session=session, comment_id=comment_id)
     edit_comment(session=session, comment=comment, user=user, body=body.body)
@@ -91,3 +100,40 @@ def comment_history(comment_id: int, session: SessionDep) -> list[dict]:
     ).all()
     author = session.get(User, comment.author_id)
     return [{"body": r.body, "created_at": r.created_at, "author": author.handle} for r in rows]
+
+
+@router.get("/observations/{ref}/graph", response_model=Graph)
+def get_graph(
+    ref: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    depth: Annotated[int, Query(description=f"links to follow, 1 to {MAX_DEPTH}")] = 1,
+) -> Graph:
+    """The observations, phenomena and papers within `depth` links, and the links between them."""
+    _, version = find_version(session=session, ref=ref)
+    found = find_neighbourhood(session=session, root=version, depth=depth)
+    return graph_public(session=session, found=found, public_url=settings.public_url)
+
+
+@router.get("/observations/{ref}/cite", response_class=Response)
+def cite(
+    ref: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    format: Annotated[str, Query(description=", ".join(FORMATS))] = "bibtex",
+    chain: Annotated[bool, Query(description="cite it with everything linked to it")] = False,
+    depth: Annotated[int, Query(description=f"for a chain: links to follow, 1 to {MAX_DEPTH}")] = 2,
+) -> Response:
+    """Cite a version (BibTeX, CSL-JSON or CITATION.cff), alone or as a chain with joint credit."""
+    check_format(format)
+    _, version = find_version(session=session, ref=ref)
+    cited_on = datetime.now(UTC).date()
+    if chain:
+        citation = cite_chain(session=session, version=version, depth=depth,
+                              public_url=settings.public_url, cited_on=cited_on)
+    else:
+        citation = cite_version(session=session, version=version,
+                                public_url=settings.public_url, cited_on=cited_on)
+    text, media_type, filename = render_citation(citation, format)
+    return Response(text, media_type=media_type,
+                    headers={"Content-Disposition": f'inline; filename="{filename}"'})
