@@ -125,8 +125,7 @@ def create_links(
         session.add(row)
     try:
         session.flush()
-    except IntegrityError:
-        session.rollback()
+    except IntegrityError:  # a concurrent identical link; the request rolls back
         raise Problem(409, "Duplicate link", "this link already exists") from None
     return rows
 
@@ -224,8 +223,8 @@ def reproduction_counts(*, session: Session, observation: Observation) -> dict[s
     }
 
 
-def attach_community(*, session: Session, record: Any, observation: Observation,
-                     version: ObservationVersion) -> None:
+def attach_community(*, session: Session, record: Any, observation: Observation) -> None:
+    """Add the links and reproduction counts of an observation to its API record."""
     record.links = links_of(session=session, observation=observation)
     record.reproductions = reproduction_counts(session=session, observation=observation)
 

@@ -37,7 +37,7 @@ router = APIRouter(tags=["observations"])
 def _full_record(session, observation, version) -> ObservationPublic:
     record = observation_public(session=session, observation=observation, version=version)
     record.verification = verification_status(session=session, version=version)
-    attach_community(session=session, record=record, observation=observation, version=version)
+    attach_community(session=session, record=record, observation=observation)
     return record
 
 
