@@ -82,6 +82,10 @@ class Recipe(SQLModel, table=True):
 class Observation(SQLModel, table=True):
     """The unit of publication, `T-<id>`; its content lives in its versions."""
 
+    # Covers "the latest live version of each observation", the join under every list
+    # and count, so SQLite need not read the observation rows (see migration 0002).
+    __table_args__ = (Index("ix_observation_latest_live", "latest_version_id", "withdrawn_at"),)
+
     id: int | None = Field(default=None, primary_key=True)
     author_id: int = Field(foreign_key="user.id", index=True)
     # Denormalised pointer to the newest version, so lists need one join.
