@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from runner.spec import SeriesComparison
+from server.community import attach_community
 from server.models import (
     MetricSeries,
     Observation,
@@ -14,6 +15,7 @@ from server.models import (
     User,
 )
 from server.observations import format_ref, phenomena_of, users_by_id
+from server.queue import verification_status
 from server.schemas import (
     ObservationPublic,
     ObservationSummary,
@@ -147,3 +149,14 @@ def observation_public(
         ],
         rerun=f"tycho rerun {format_ref(observation.id, version.version)}",
     )
+
+
+def observation_record(
+    *, session: Session, observation: Observation, version: ObservationVersion
+) -> ObservationPublic:
+    """The API record of a version with its verification status, links and reproductions;
+    the observation page renders exactly this."""
+    record = observation_public(session=session, observation=observation, version=version)
+    record.verification = verification_status(session=session, version=version)
+    attach_community(session=session, record=record, observation=observation)
+    return record

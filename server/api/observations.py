@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query, Response
 from sqlmodel import select
 
 from runner.spec import ObservationCreate
-from server.community import attach_community
 from server.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
 from server.errors import invalid
 from server.models import Run, utcnow
@@ -22,8 +21,8 @@ from server.observations import (
     load_series,
     spec_of,
 )
-from server.present import observation_public, summaries
-from server.queue import enqueue_verification, verification_status
+from server.present import observation_record, summaries
+from server.queue import enqueue_verification
 from server.schemas import (
     ObservationPage,
     ObservationPublic,
@@ -34,13 +33,6 @@ from server.schemas import (
 router = APIRouter(tags=["observations"])
 
 
-def _full_record(session, observation, version) -> ObservationPublic:
-    record = observation_public(session=session, observation=observation, version=version)
-    record.verification = verification_status(session=session, version=version)
-    attach_community(session=session, record=record, observation=observation)
-    return record
-
-
 @router.post("/observations", status_code=201, response_model=ObservationPublic)
 def post_observation(
     body: ObservationCreate, session: SessionDep, user: CurrentUser, settings: SettingsDep
@@ -49,7 +41,7 @@ def post_observation(
     observation, version = create_observation(session=session, author=user, body=body)
     enqueue_verification(session=session, version=version, settings=settings)
     session.commit()
-    return _full_record(session, observation, version)
+    return observation_record(session=session, observation=observation, version=version)
 
 
 @router.get("/observations", response_model=ObservationPage)
@@ -87,7 +79,7 @@ def get_observations(
 def get_observation(ref: str, session: SessionDep) -> ObservationPublic:
     """One observation: `42`, `T-42` (latest version) or `T-42v2`."""
     observation, version = find_version(session=session, ref=ref)
-    return _full_record(session, observation, version)
+    return observation_record(session=session, observation=observation, version=version)
 
 
 @router.get("/observations/{ref}/metrics")
@@ -141,7 +133,7 @@ def post_version(
     )
     enqueue_verification(session=session, version=version, settings=settings)
     session.commit()
-    return _full_record(session, observation, version)
+    return observation_record(session=session, observation=observation, version=version)
 
 
 @router.post("/observations/{ref}/withdraw", response_model=ObservationPublic)
@@ -154,7 +146,7 @@ def withdraw(
     observation.withdrawn_reason = f"{body.reason} (by {admin.handle})"
     session.add(observation)
     session.commit()
-    return _full_record(session, observation, version)
+    return observation_record(session=session, observation=observation, version=version)
 
 
 @router.post("/observations/{ref}/verify", status_code=202)

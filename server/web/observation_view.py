@@ -8,11 +8,10 @@ from typing import Any
 
 from sqlmodel import Session
 
-from server.community import attach_community, comment_thread
+from server.community import comment_thread
 from server.models import Observation, ObservationVersion, Recipe
 from server.observations import format_ref
-from server.present import observation_public
-from server.queue import verification_status
+from server.present import observation_record
 from server.schemas import ObservationPublic, RunSummary
 from server.web.markup import highlight_source
 from server.web.plots import Panel, RunStyle, build_panels, run_styles
@@ -50,9 +49,7 @@ def observation_view(
     *, session: Session, observation: Observation, version: ObservationVersion
 ) -> ObservationView:
     """The observation record (as GET /api/v1/observations/{ref}), plots, claims and thread."""
-    record = observation_public(session=session, observation=observation, version=version)
-    record.verification = verification_status(session=session, version=version)
-    attach_community(session=session, record=record, observation=observation)
+    record = observation_record(session=session, observation=observation, version=version)
     recipe = session.get(Recipe, version.recipe_id)
     styles = run_styles(runs=record.runs, original_seed=version.seed)
     claim_runs = [r for r in record.runs if r.claims]

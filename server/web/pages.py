@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from sqlmodel import select
 
 from runner.spec import Verdict
-from server.api.phenomena import phenomenon_public
+from server.api.phenomena import phenomenon_counts, phenomenon_public
 from server.deps import SessionDep, SettingsDep
 from server.errors import invalid, not_found
 from server.models import Phenomenon, User
@@ -17,7 +17,6 @@ from server.observations import list_observations
 from server.present import summaries, user_public
 from server.web.queries import (
     comments_by,
-    count_observations,
     links_by,
     links_within_phenomenon,
     reproductions_by,
@@ -45,7 +44,7 @@ def _cursor(value: str | None) -> int | None:
 @router.get("/")
 def home(request: Request, session: SessionDep, settings: SettingsDep):
     """What Tycho is, its phenomena with counts, the latest observations, how to take part."""
-    counts = count_observations(session=session)
+    counts = phenomenon_counts(session=session)
     phenomena = [phenomenon_public(p, counts.get(p.id, (0, 0)))
                  for p in session.exec(select(Phenomenon).order_by(Phenomenon.id)).all()]
     rows, _ = list_observations(session=session, limit=HOME_LATEST)
@@ -63,7 +62,7 @@ def phenomenon_page(request: Request, slug: str, session: SessionDep,
     phenomenon = session.exec(select(Phenomenon).where(Phenomenon.slug == slug)).first()
     if phenomenon is None:
         raise not_found("Phenomenon", f"there is no phenomenon {slug!r}")
-    counts = count_observations(session=session, phenomenon_id=phenomenon.id).get(
+    counts = phenomenon_counts(session=session, phenomenon_id=phenomenon.id).get(
         phenomenon.id, (0, 0))
     rows, next_cursor = list_observations(session=session, phenomenon=slug,
                                           cursor=_cursor(cursor), limit=PAGE_SIZE)
