@@ -1,0 +1,153 @@
+"""The loss-parameterization recipe: its embedding, its distance probes, its
+conversions between x-, ε- and v-prediction, and what a run logs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import phenomena
+from runner.claims import validate_claim
+from runner.recorder import Recorder
+
+LOSS_PARAMETERIZATION = phenomena.get("loss-parameterization")
+module = LOSS_PARAMETERIZATION.module
+
+SERIES = {
+    f"{probe}_{prediction}"
+    for probe in ("dist", "offmanifold", "loss")
+    for prediction in ("x", "eps", "v")
+}
+
+
+@pytest.fixture(scope="module")
+def quick_series():
+    recorder = Recorder()
+    config = LOSS_PARAMETERIZATION.make_config(LOSS_PARAMETERIZATION.quick)
+    LOSS_PARAMETERIZATION.run(config, recorder)
+    return config, recorder.series()
+
+
+@pytest.mark.parametrize("dim", [2, 8, 128])
+def test_embedding_has_orthonormal_columns(dim):
+    embedding = module.orthonormal_embedding(dim, torch.Generator().manual_seed(3))
+    assert embedding.shape == (dim, 2)
+    assert embedding.T @ embedding == pytest.approx(torch.eye(2), abs=1e-6)
+
+
+def test_embedding_depends_only_on_the_generator():
+    first = module.orthonormal_embedding(16, torch.Generator().manual_seed(7))
+    second = module.orthonormal_embedding(16, torch.Generator().manual_seed(7))
+    assert torch.equal(first, second)
+
+
+def test_points_on_the_embedded_spiral_are_at_distance_zero():
+    generator = torch.Generator().manual_seed(0)
+    embedding = module.orthonormal_embedding(32, generator)
+    reference = module.reference_spiral(4000)
+    on_spiral = module.sample_spiral(500, generator) @ embedding.T
+    distance, off_plane = module.spiral_distance(on_spiral, embedding, reference)
+    assert distance.max().item() < 0.005  # half the reference spacing at most
+    assert off_plane.max().item() < 1e-5
+
+
+def test_distance_adds_the_off_plane_offset_in_quadrature():
+    generator = torch.Generator().manual_seed(1)
+    embedding = module.orthonormal_embedding(8, generator)
+    reference = module.reference_spiral(4000)
+    on_spiral = module.spiral(torch.tensor([5.0])) @ embedding.T
+    # A unit vector orthogonal to the plane, then a step of 0.3 along it.
+    normal = torch.randn(8, generator=generator)
+    normal = normal - embedding @ (embedding.T @ normal)
+    normal = normal / normal.norm()
+    distance, off_plane = module.spiral_distance(on_spiral + 0.3 * normal, embedding, reference)
+    assert off_plane.item() == pytest.approx(0.3, abs=1e-5)
+    assert distance.item() == pytest.approx(0.3, abs=1e-3)
+
+
+def test_gaussian_noise_is_far_from_the_spiral_and_off_the_plane():
+    generator = torch.Generator().manual_seed(2)
+    dim = 66
+    embedding = module.orthonormal_embedding(dim, generator)
+    noise = torch.randn(2000, dim, generator=generator)
+    distance, off_plane = module.spiral_distance(noise, embedding, module.reference_spiral(4000))
+    assert off_plane.mean().item() == pytest.approx(math.sqrt(dim - 2), rel=0.05)
+    assert distance.mean().item() > off_plane.mean().item()
+
+
+def test_the_three_parameterisations_imply_the_same_true_velocity():
+    generator = torch.Generator().manual_seed(4)
+    x = torch.randn(64, 10, generator=generator)
+    noise = torch.randn(64, 10, generator=generator)
+    t = 0.06 + 0.88 * torch.rand(64, 1, generator=generator)  # inside the clip
+    z = t * x + (1 - t) * noise
+    truth = {"x": x, "eps": noise, "v": x - noise}
+    for prediction in module.PREDICTIONS:
+        implied = module.velocity(prediction, truth[prediction], z, t, t_clip=0.05)
+        assert implied == pytest.approx(x - noise, abs=1e-5), prediction
+
+
+def test_unknown_parameterisation_is_named_in_the_error():
+    z = torch.zeros(1, 2)
+    with pytest.raises(ValueError, match="score"):
+        module.velocity("score", z, z, torch.ones(1, 1), t_clip=0.05)
+
+
+def test_v_loss_of_perfect_predictions_is_zero():
+    """Networks that output the true x, ε and v have v-loss 0, clip or not."""
+
+    class Oracle(torch.nn.Module):
+        def __init__(self, x, noise):
+            super().__init__()
+            self.outputs = torch.stack([x, noise, x - noise])
+
+        def forward(self, z, t):
+            return self.outputs
+
+    generator = torch.Generator().manual_seed(5)
+    x = torch.randn(32, 4, generator=generator)
+    noise = torch.randn(32, 4, generator=generator)
+    t = torch.rand(32, 1, generator=generator)
+    loss = module.v_loss(Oracle(x, noise), x, noise, t, t_clip=0.05)
+    assert loss.shape == (3,)
+    assert loss.abs().max().item() < 1e-6
+
+
+def test_stacked_members_are_independent_networks():
+    generator = torch.Generator().manual_seed(6)
+    model = module.StackedMLP(3, dim=5, width=8, depth=2, generator=generator)
+    z = torch.randn(1, 7, 5, generator=generator).expand(3, -1, -1)
+    t = torch.rand(1, 7, 1, generator=generator).expand(3, -1, -1)
+    before = model(z, t)
+    with torch.no_grad():
+        model.weights[0][1] += 1.0  # change only member 1 (ε)
+    after = model(z, t)
+    assert torch.equal(before[0], after[0]) and torch.equal(before[2], after[2])
+    assert not torch.equal(before[1], after[1])
+
+
+def test_quick_config_logs_every_probe_against_dim(quick_series):
+    config, series = quick_series
+    assert set(series) == SERIES
+    for name, points in series.items():
+        assert points.axis == "dim"
+        assert points.x == [float(d) for d in sorted(config.dims)], name
+        assert all(y is not None and y >= 0 for y in points.y), name
+    # At D = 2 the data fill the plane: nothing is off it.
+    assert series["offmanifold_x"].y[0] < 1e-4
+
+
+def test_default_claims_name_logged_series(quick_series):
+    _, series = quick_series
+    for claim in LOSS_PARAMETERIZATION.claims:
+        validate_claim(claim, series.keys())
+
+
+def test_a_point_does_not_depend_on_the_other_dims_swept():
+    quick = LOSS_PARAMETERIZATION.quick
+    alone, swept = Recorder(), Recorder()
+    LOSS_PARAMETERIZATION.run(LOSS_PARAMETERIZATION.make_config({**quick, "dims": [16]}), alone)
+    LOSS_PARAMETERIZATION.run(LOSS_PARAMETERIZATION.make_config({**quick, "dims": [2, 16]}), swept)
+    assert alone.series()["dist_x"].y[0] == swept.series()["dist_x"].y[-1]
