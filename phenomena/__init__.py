@@ -15,6 +15,11 @@ Each phenomenon is one module, registered below by its slug (the name used in
 - `TITLE`: the title of the canonical observation of this phenomenon.
 
 Modules import only torch, numpy, the standard library and `runner.recorder`.
+Process-wide state belongs to the runner, which sets it in the sandbox before
+`run()`: the seeds of python/numpy/torch, deterministic algorithms, the thread
+count, and flush-denormal (denormals made some of these runs 15-25x slower).
+A module must not change it, so that calling `run()` from a notebook or a test
+leaves the caller's process as it was.
 """
 
 from __future__ import annotations

@@ -189,7 +189,6 @@ def fit(phi: torch.Tensor, y: torch.Tensor, ridge: float) -> tuple[torch.Tensor,
 
 
 def run(config: Config, log: Log) -> None:
-    torch.set_flush_denormal(True)
     generator = torch.Generator().manual_seed(config.seed)
     d = config.input_dim
 

@@ -204,7 +204,6 @@ def top_hessian_eigenvalue(loss_fn, parameters, start, lanczos_steps):
 
 
 def run(config: Config, log) -> None:
-    torch.set_flush_denormal(True)
     generator = torch.Generator().manual_seed(config.seed)
     x = torch.linspace(-1, 1, config.n_train, dtype=torch.float64).unsqueeze(1)
     y = chebyshev(config.chebyshev_degree, x)

@@ -294,7 +294,6 @@ def run_multitask_parity(config: Config, generator: torch.Generator, log) -> Non
 
 
 def run(config: Config, log) -> None:
-    torch.set_flush_denormal(True)
     # Two independent streams from one seed, so turning a knob of one part
     # leaves the other part's run unchanged.
     single_seed, multitask_seed = (

@@ -204,7 +204,6 @@ def affine_error(features: torch.Tensor, y: torch.Tensor, coefficients: torch.Te
 
 
 def run(config: Config, log) -> None:
-    torch.set_flush_denormal(True)
     generator = torch.Generator().manual_seed(config.seed)
     x_train = torch.randn(config.n_train, config.input_dim, generator=generator)
     x_test = torch.randn(config.n_test, config.input_dim, generator=generator)

@@ -268,7 +268,6 @@ def train_and_sample(config: Config, dim: int, generator: torch.Generator) -> di
 
 
 def run(config: Config, log) -> None:
-    torch.set_flush_denormal(True)
     for dim in sorted(config.dims):
         # A generator per D, so that a point does not depend on which other D are swept.
         generator = torch.Generator().manual_seed(config.seed * 100_003 + dim)
