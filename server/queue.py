@@ -79,26 +79,44 @@ def enqueue_verification(
 
 
 def requeue_lapsed(*, session: Session, policy: RetryPolicy, now: datetime) -> int:
-    """Hand back jobs whose lease lapsed; give up on those out of attempts. Returns the count."""
-    lapsed = session.exec(
-        select(VerificationJob)
-        .where(
+    """Hand back jobs whose lease lapsed; give up on those out of attempts. Returns the count.
+
+    Each hand-back is a guarded UPDATE (still running, still lapsed), so when two
+    claimers see the same lapsed job only one of them requeues it: SQLite ignores
+    FOR UPDATE, and a plain read-then-write let two workers lease one job.
+    """
+    candidates = session.execute(
+        select(VerificationJob.id, VerificationJob.worker_id).where(
             VerificationJob.status == JobStatus.running.value,
             VerificationJob.lease_expires_at < now,
         )
-        .with_for_update(skip_locked=True)
-    ).scalars().all()
-    for job in lapsed:
+    ).all()
+    requeued = 0
+    for job_id, worker_id in candidates:
+        won = session.execute(
+            update(VerificationJob)
+            .where(
+                VerificationJob.id == job_id,
+                VerificationJob.status == JobStatus.running.value,
+                VerificationJob.lease_expires_at < now,
+            )
+            .values(status=JobStatus.queued.value, lease_expires_at=None)
+            .returning(VerificationJob.id)
+        ).scalar_one_or_none()
+        if won is None:
+            continue  # another claimer handed it back first
+        job = session.get(VerificationJob, job_id, populate_existing=True)
         _record_failure(
             session=session,
             job=job,
-            reason=f"lease lapsed on worker {job.worker_id} (no heartbeat)",
+            reason=f"lease lapsed on worker {worker_id} (no heartbeat)",
             policy=policy,
             now=now,
             # The lease time was the wait; a dead worker's job is ready at once.
             back_off=False,
         )
-    return len(lapsed)
+        requeued += 1
+    return requeued
 
 
 def _record_failure(

@@ -164,3 +164,38 @@ def test_submitted_code_is_unverifiable_where_the_registry_does_not_run_it(setti
 def test_retry_policy_backs_off_then_gives_up():
     policy = RetryPolicy(max_attempts=3, backoff_base_seconds=5, backoff_max_seconds=8)
     assert [policy.next_delay(n) for n in (1, 2, 3)] == [5, 8, None]
+
+
+def test_concurrent_claimers_of_a_lapsed_job_lease_it_once(client, alice, settings):
+    import threading
+
+    from sqlmodel import Session
+
+    from server.queue import claim_job
+
+    client.post("/api/v1/observations", json=observation_body(), headers=alice)
+    worker = worker_headers(settings)
+    client.post("/api/v1/jobs/claim", json={"worker_id": "dead"}, headers=worker)
+    lapse_leases(settings)
+    engine = make_engine(settings.resolved_database_url())
+    start = threading.Barrier(4)
+    won: list[str] = []
+
+    def claimer(name: str) -> None:
+        with Session(engine) as session:
+            start.wait()
+            job = claim_job(session=session, worker_id=name, lease_seconds=60,
+                            policy=RetryPolicy(max_attempts=5))
+            session.commit()
+            if job is not None:
+                won.append(name)
+
+    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    engine.dispose()
+    status = client.get("/api/v1/observations/T-1").json()["verification"]
+    assert len(won) == 1 and status["worker"] == won[0]
+    assert status["attempts"] == 2 and len(status["failures"]) == 1
