@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("tycho.server")
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -69,6 +73,22 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = "; ".join(f"{e['location']}: {e['message']}" for e in unique[:10])
         return problem_response(422, "Invalid input", detail, errors=unique)
 
+    @app.exception_handler(IntegrityError)
+    async def _conflict(_request: Request, exc: IntegrityError) -> JSONResponse:
+        # Two writers raced for the same unique row (a version number, a handle).
+        return problem_response(
+            409, "Conflict", "another request changed the same record at the same time; "
+            "read it again and retry"
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unexpected error", exc_info=exc)
+        return problem_response(
+            500, "Internal error", "the server failed unexpectedly; the error was logged, "
+            "and nothing from this request was stored"
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         titles = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized"}
@@ -92,21 +112,32 @@ class BodySizeLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send)
             return
-        received = 0
-
-        async def counting_receive() -> dict:
-            nonlocal received
+        # Read the body here, counting (a chunked body declares no length, and a
+        # declared one may lie), and hand the app a replay. Raising inside
+        # receive() would reach FastAPI's body parser as a 400, not a 413.
+        chunks, received = [], 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge()
-            return message
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            received += len(chunks[-1])
+            if received > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
 
-        try:
-            await self.app(scope, counting_receive, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, scope: dict, receive: Any, send: Any) -> None:
         response = problem_response(
@@ -117,6 +148,3 @@ class BodySizeLimit:
         )
         await response(scope, receive, send)
 
-
-class _TooLarge(Exception):
-    pass

@@ -43,6 +43,7 @@ from server.models import (
     User,
 )
 
+BUILTIN_ENTRYPOINT = ""
 REF = re.compile(r"^\s*(?:T-?)?(\d+)(?:v(\d+))?\s*$", re.IGNORECASE)
 
 
@@ -93,11 +94,16 @@ def ensure_recipe(*, session: Session, recipe: BuiltinRecipe | SourceRecipe) -> 
                 f"recipe.builtin: no built-in recipe {recipe.builtin!r}; "
                 f"built-ins are: {', '.join(BUILTIN_RECIPES)}"
             )
-        digest, entrypoint = source_sha256(f"builtin:{recipe.builtin}"), "run"
+        # A built-in's entrypoint is empty, which submitted source can never have
+        # (it must be a function name): so source that happens to read
+        # "builtin:<name>" cannot stand in for the built-in.
+        digest, entrypoint = source_sha256(f"builtin:{recipe.builtin}"), BUILTIN_ENTRYPOINT
+        kind = Recipe.builtin == recipe.builtin
     else:
         digest, entrypoint = recipe.sha256, recipe.entrypoint
+        kind = Recipe.builtin.is_(None)
     row = session.exec(
-        select(Recipe).where(Recipe.sha256 == digest, Recipe.entrypoint == entrypoint)
+        select(Recipe).where(Recipe.sha256 == digest, Recipe.entrypoint == entrypoint, kind)
     ).first()
     if row is None:
         row = Recipe(
@@ -371,11 +377,12 @@ def list_observations(
             raise invalid(f"verdict: {verdict!r} is not one of {', '.join(sorted(valid))}")
         query = query.where(ObservationVersion.verdict == verdict)
     if q:
-        pattern = f"%{q.strip().lower()}%"
+        # autoescape: '%' and '_' in the query are text, not wildcards.
+        text = q.strip().lower()
         query = query.where(
             or_(
-                func.lower(ObservationVersion.title).like(pattern),
-                func.lower(ObservationVersion.notes).like(pattern),
+                func.lower(ObservationVersion.title).contains(text, autoescape=True),
+                func.lower(ObservationVersion.notes).contains(text, autoescape=True),
             )
         )
     if not include_withdrawn:

@@ -62,20 +62,32 @@ def enqueue_verification(
         session.add(version)
         return None
     if again:
-        session.execute(
-            update(VerificationJob)
-            .where(
-                VerificationJob.version_id == version.id,
-                VerificationJob.status.in_([JobStatus.queued.value, JobStatus.running.value]),
-            )
-            .values(status=JobStatus.cancelled.value, finished_at=utcnow())
-        )
+        _cancel(session=session, versions=[version.id])
     job = VerificationJob(
         version_id=version.id, seeds=fresh_seeds(version.seed, settings.verify_seeds)
     )
     session.add(job)
     session.flush()
     return job
+
+
+def _cancel(*, session: Session, versions: Any) -> None:
+    session.execute(
+        update(VerificationJob)
+        .where(
+            VerificationJob.version_id.in_(versions),
+            VerificationJob.status.in_([JobStatus.queued.value, JobStatus.running.value]),
+        )
+        .values(status=JobStatus.cancelled.value, finished_at=utcnow())
+    )
+
+
+def cancel_open_jobs(*, session: Session, observation_id: int) -> None:
+    """Cancel the queued and running jobs of every version (a withdrawn observation)."""
+    versions = select(ObservationVersion.id).where(
+        ObservationVersion.observation_id == observation_id
+    )
+    _cancel(session=session, versions=versions)
 
 
 def requeue_lapsed(*, session: Session, policy: RetryPolicy, now: datetime) -> int:

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from runner.spec import JobAssignment, JobClaimRequest, JobComplete, JobFail, JobHeartbeat
+from runner.spec import (
+    JobAssignment,
+    JobClaimRequest,
+    JobComplete,
+    JobFail,
+    JobHeartbeat,
+)
 from server.deps import SessionDep, SettingsDep, WorkerUser
 from server.models import ObservationVersion
 from server.observations import format_ref, spec_of
-from server.queue import RetryPolicy, claim_job, complete_job, fail_job, heartbeat, release_job
+from server.queue import (
+    RetryPolicy,
+    claim_job,
+    complete_job,
+    fail_job,
+    heartbeat,
+    release_job,
+)
 
 router = APIRouter(prefix="/jobs", tags=["worker"])
 

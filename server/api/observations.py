@@ -22,7 +22,7 @@ from server.observations import (
     spec_of,
 )
 from server.present import observation_record, summaries
-from server.queue import enqueue_verification
+from server.queue import cancel_open_jobs, enqueue_verification
 from server.schemas import (
     ObservationPage,
     ObservationPublic,
@@ -53,12 +53,11 @@ def get_observations(
     author: str | None = None,
     verdict: str | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    cursor: str | None = None,
+    cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1,
+                                        description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1)] = 50,
 ) -> ObservationPage:
     """Latest versions, newest first, filtered; pass `next_cursor` back for the next page."""
-    if cursor is not None and not cursor.isdigit():
-        raise invalid(f"cursor: {cursor!r} is not a cursor from a previous page")
     rows, next_cursor = list_observations(
         session=session,
         phenomenon=phenomenon,
@@ -66,7 +65,7 @@ def get_observations(
         author=author,
         verdict=verdict,
         q=q,
-        cursor=int(cursor) if cursor else None,
+        cursor=cursor,
         limit=min(limit, settings.max_page_size),
     )
     return ObservationPage(
@@ -145,6 +144,7 @@ def withdraw(
     observation.withdrawn_at = utcnow()
     observation.withdrawn_reason = f"{body.reason} (by {admin.handle})"
     session.add(observation)
+    cancel_open_jobs(session=session, observation_id=observation.id)
     session.commit()
     return observation_record(session=session, observation=observation, version=version)
 

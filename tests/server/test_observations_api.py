@@ -212,3 +212,46 @@ def test_admin_withdraws_and_lists_drop_it(client, alice, settings):
                          headers={"Authorization": f"Bearer {admin}"})
     assert answer.status_code == 200 and answer.json()["withdrawn"]
     assert client.get("/api/v1/observations").json()["items"] == []
+
+
+def test_source_that_reads_like_a_builtin_does_not_replace_it(client, alice):
+    body = observation_body(recipe={"source": "builtin:grokking", "entrypoint": "run"})
+    client.post("/api/v1/observations", json=body, headers=alice)
+    client.post("/api/v1/observations", json=observation_body(), headers=alice)
+    assert client.get("/api/v1/observations/T-2/spec").json()["recipe"] == {"builtin": "grokking"}
+    assert client.get("/api/v1/observations/T-1/spec").json()["recipe"]["source"] == "builtin:grokking"
+
+
+def test_a_chunked_body_over_the_limit_is_413(settings):
+    small = settings.model_copy(update={"max_body_bytes": 2000})
+    with TestClient(create_app(small)) as client:
+        headers = register(client, "carol")
+        chunks = (json.dumps(observation_body(notes="x" * 5000)).encode()[i:i + 500]
+                  for i in range(0, 6000, 500))
+        answer = client.post("/api/v1/observations", content=chunks,
+                             headers={**headers, "content-type": "application/json"})
+        assert answer.status_code == 413
+
+
+@pytest.mark.parametrize("cursor", ["²", "9" * 30, "-1", "abc"])
+def test_a_bad_cursor_is_422_not_500(client, cursor):
+    answer = client.get("/api/v1/observations", params={"cursor": cursor})
+    assert answer.status_code == 422 and "cursor" in answer.json()["detail"]
+
+
+def test_text_search_treats_wildcards_as_text(client, alice):
+    client.post("/api/v1/observations", json=observation_body(title="plain"), headers=alice)
+    client.post("/api/v1/observations", json=observation_body(title="100% accuracy"),
+                headers=alice)
+    found = client.get("/api/v1/observations", params={"q": "%"}).json()["items"]
+    assert [o["title"] for o in found] == ["100% accuracy"]
+
+
+def test_withdrawing_cancels_the_pending_verification(client, alice, settings):
+    from server.users import create_user_with_token
+
+    client.post("/api/v1/observations", json=observation_body(), headers=alice)
+    admin = create_user_with_token(settings.resolved_database_url(), handle="root", admin=True)
+    client.post("/api/v1/observations/T-1/withdraw", json={"reason": "mistake"},
+                headers={"Authorization": f"Bearer {admin}"})
+    assert client.get("/api/v1/observations/T-1").json()["verification"]["status"] == "cancelled"
