@@ -10,7 +10,6 @@ from sqlmodel import select
 
 from runner.spec import ObservationCreate
 from server.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
-from server.errors import invalid
 from server.models import Run, utcnow
 from server.observations import (
     author_run,
