@@ -257,6 +257,8 @@ class VerificationJob(SQLModel, table=True):
     seeds: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     attempts: int = 0
     worker_id: str | None = Field(default=None, max_length=200)
+    # The account whose worker token claimed it: only that account may report on it.
+    worker_user_id: int | None = Field(default=None, foreign_key="user.id")
     lease_expires_at: datetime | None = None
     # A retried job waits until then (the retry policy's back-off).
     not_before: datetime | None = None

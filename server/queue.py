@@ -16,7 +16,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlmodel import Session
 
 from runner.spec import JobComplete, RunKind, Verdict
-from server.errors import Problem, not_found
+from server.errors import Problem, invalid, not_found
 from server.models import JobStatus, ObservationVersion, Recipe, VerificationJob, utcnow
 from server.observations import store_run
 from server.settings import Settings
@@ -156,7 +156,8 @@ def _record_failure(
 
 
 def claim_job(
-    *, session: Session, worker_id: str, lease_seconds: int, policy: RetryPolicy
+    *, session: Session, worker_id: str, lease_seconds: int, policy: RetryPolicy,
+    user_id: int | None = None,
 ) -> VerificationJob | None:
     """Lease the oldest ready job to `worker_id` in one atomic statement, or None."""
     now = utcnow()
@@ -178,6 +179,7 @@ def claim_job(
         .values(
             status=JobStatus.running.value,
             worker_id=worker_id,
+            worker_user_id=user_id,
             attempts=VerificationJob.attempts + 1,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             started_at=now,
@@ -189,10 +191,13 @@ def claim_job(
     return session.get(VerificationJob, claimed, populate_existing=True)
 
 
-def _own_live_job(*, session: Session, job_id: int, worker_id: str, now: datetime) -> VerificationJob:
+def _own_live_job(*, session: Session, job_id: int, worker_id: str, now: datetime,
+                  user_id: int | None = None) -> VerificationJob:
     job = session.get(VerificationJob, job_id)
     if job is None:
         raise not_found("Job", f"there is no verification job {job_id}")
+    if job.worker_user_id is not None and user_id is not None and job.worker_user_id != user_id:
+        raise Problem(403, "Not your job", f"job {job_id} was claimed with another account's token")
     if job.status == JobStatus.cancelled.value:
         raise Problem(409, "Job cancelled", f"job {job_id} was cancelled (re-verification requested)")
     lapsed = job.lease_expires_at is None or job.lease_expires_at < now
@@ -208,23 +213,33 @@ def _own_live_job(*, session: Session, job_id: int, worker_id: str, now: datetim
 
 
 def heartbeat(
-    *, session: Session, job_id: int, worker_id: str, lease_seconds: int
+    *, session: Session, job_id: int, worker_id: str, lease_seconds: int,
+    user_id: int | None = None,
 ) -> dict[str, Any]:
     """Extend a live lease; tells the worker when its job was cancelled."""
     now = utcnow()
     job = session.get(VerificationJob, job_id)
     if job is not None and job.status == JobStatus.cancelled.value:
         return {"lease_expires_at": now.isoformat(), "cancelled": True}
-    job = _own_live_job(session=session, job_id=job_id, worker_id=worker_id, now=now)
+    job = _own_live_job(session=session, job_id=job_id, worker_id=worker_id, now=now,
+                        user_id=user_id)
     job.lease_expires_at = now + timedelta(seconds=lease_seconds)
     session.add(job)
     return {"lease_expires_at": job.lease_expires_at.isoformat(), "cancelled": False}
 
 
-def complete_job(*, session: Session, job_id: int, result: JobComplete) -> ObservationVersion:
+def complete_job(*, session: Session, job_id: int, result: JobComplete,
+                 user_id: int | None = None) -> ObservationVersion:
     """Record a worker's runs and verdict, once: the guard and the state change are one UPDATE."""
     now = utcnow()
-    _own_live_job(session=session, job_id=job_id, worker_id=result.worker_id, now=now)
+    job = _own_live_job(session=session, job_id=job_id, worker_id=result.worker_id, now=now,
+                        user_id=user_id)
+    seeds = [run.seed for run in result.runs]
+    if seeds != job.seeds:
+        raise invalid(
+            f"runs: job {job_id} assigned seeds {job.seeds} (the original first); "
+            f"the result has runs for {seeds}"
+        )
     done = session.execute(
         update(VerificationJob)
         .where(
@@ -261,21 +276,26 @@ def complete_job(*, session: Session, job_id: int, result: JobComplete) -> Obser
 
 
 def fail_job(
-    *, session: Session, job_id: int, worker_id: str, reason: str, policy: RetryPolicy
+    *, session: Session, job_id: int, worker_id: str, reason: str, policy: RetryPolicy,
+    user_id: int | None = None,
 ) -> VerificationJob:
     """A worker could not finish: retry later, or give up with verdict `error`."""
     now = utcnow()
-    job = _own_live_job(session=session, job_id=job_id, worker_id=worker_id, now=now)
+    job = _own_live_job(session=session, job_id=job_id, worker_id=worker_id, now=now,
+                        user_id=user_id)
     _record_failure(session=session, job=job, reason=reason, policy=policy, now=now)
     return job
 
 
-def release_job(*, session: Session, job_id: int, worker_id: str) -> VerificationJob:
+def release_job(*, session: Session, job_id: int, worker_id: str,
+                user_id: int | None = None) -> VerificationJob:
     """A worker shutting down hands its job back; the attempt does not count."""
-    job = _own_live_job(session=session, job_id=job_id, worker_id=worker_id, now=utcnow())
+    job = _own_live_job(session=session, job_id=job_id, worker_id=worker_id, now=utcnow(),
+                        user_id=user_id)
     job.status = JobStatus.queued.value
     job.attempts = max(job.attempts - 1, 0)
     job.worker_id = None
+    job.worker_user_id = None
     job.lease_expires_at = None
     session.add(job)
     return job

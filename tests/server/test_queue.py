@@ -199,3 +199,25 @@ def test_concurrent_claimers_of_a_lapsed_job_lease_it_once(client, alice, settin
     status = client.get("/api/v1/observations/T-1").json()["verification"]
     assert len(won) == 1 and status["worker"] == won[0]
     assert status["attempts"] == 2 and len(status["failures"]) == 1
+
+
+def test_only_the_claiming_account_may_report_on_a_job(client, alice, settings):
+    client.post("/api/v1/observations", json=observation_body(), headers=alice)
+    owner, other = worker_headers(settings, "owner"), worker_headers(settings, "other")
+    job = client.post("/api/v1/jobs/claim", json={"worker_id": "w1"}, headers=owner).json()
+    for action, body in (("heartbeat", {"worker_id": "w1"}), ("release", {"worker_id": "w1"}),
+                         ("complete", completion("w1"))):
+        answer = client.post(f"/api/v1/jobs/{job['job_id']}/{action}", json=body, headers=other)
+        assert answer.status_code == 403, action
+    assert client.get("/api/v1/observations/T-1").json()["verification"]["status"] == "running"
+
+
+def test_a_result_must_hold_one_run_per_assigned_seed(client, alice, settings):
+    client.post("/api/v1/observations", json=observation_body(), headers=alice)
+    worker = worker_headers(settings)
+    job = client.post("/api/v1/jobs/claim", json={"worker_id": "w1"}, headers=worker).json()
+    body = completion("w1")
+    body["runs"] = body["runs"][:1]  # only the original seed
+    answer = client.post(f"/api/v1/jobs/{job['job_id']}/complete", json=body, headers=worker)
+    assert answer.status_code == 422 and "assigned seeds [0, 1, 2]" in answer.json()["detail"]
+    assert client.get("/api/v1/observations/T-1").json()["verdict"] == "unverified"
