@@ -1,0 +1,287 @@
+"""Shared helpers of the benchmark scripts: databases, a live server, statistics, tables.
+
+Not a test module and not part of the service: the scripts in this folder
+print figures; nothing here asserts on time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Self
+from urllib.parse import urlsplit
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+POSTGRES_ENV = "TYCHO_BENCH_POSTGRES_URL"
+
+
+# --- machine load ----------------------------------------------------------------------
+
+
+def load_line() -> str:
+    """`uptime`'s load averages and the CPU count, for the record next to the figures."""
+    one, five, fifteen = os.getloadavg()
+    return (f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} (1/5/15 min) on "
+            f"{os.cpu_count()} CPUs")
+
+
+def banner(title: str) -> None:
+    print(f"\n=== {title} ===", flush=True)
+
+
+def note(text: str) -> None:
+    print(f"  {text}", flush=True)
+
+
+# --- statistics and tables --------------------------------------------------------------
+
+
+def median_ms(samples: Sequence[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def p90_ms(samples: Sequence[float]) -> float:
+    ordered = sorted(samples)
+    index = max(0, min(len(ordered) - 1, round(0.9 * (len(ordered) - 1))))
+    return ordered[index] * 1000
+
+
+def timed(call: Callable[[], object], repeat: int, warmup: int = 1) -> list[float]:
+    """Wall times (s) of `repeat` calls after `warmup` untimed ones."""
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain fixed-width table (first column left-aligned, the others right-aligned)."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(row, widths)))
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule] + [line(r) for r in cells[1:]])
+
+
+# --- databases --------------------------------------------------------------------------
+
+
+def postgres_url(cli_value: str | None) -> str | None:
+    return cli_value or os.environ.get(POSTGRES_ENV) or None
+
+
+def _dbname(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def guard_postgres(url: str, force: bool) -> None:
+    """Refuse to wipe the test database (or any database not named like a benchmark one)."""
+    name = _dbname(url)
+    if name == "tycho_test" or ("bench" not in name and not force):
+        raise SystemExit(
+            f"refusing to drop and recreate the Postgres database {name!r}: the benchmark "
+            "wipes its database. Use a dedicated one, e.g. "
+            "postgresql://tycho:tycho@127.0.0.1:5432/tycho_bench (created with "
+            "`su postgres -c \"createdb -O tycho tycho_bench\"`), or pass --force."
+        )
+
+
+def reset_postgres(url: str) -> str:
+    """Drop and recreate the benchmark database, then migrate it. Returns how it was reset.
+
+    As root: `dropdb` + `createdb -O <user>` as the postgres superuser. Otherwise
+    (no right to create databases): drop and recreate the public schema, which
+    the owner of the database may do.
+    """
+    from sqlalchemy import text
+
+    from server.db import make_engine, upgrade_database
+
+    parts = urlsplit(url)
+    name, owner = _dbname(url), parts.username or "tycho"
+    how = "schema reset"
+    if os.geteuid() == 0 and shutil.which("su"):
+        done = subprocess.run(
+            ["su", "postgres", "-c",
+             f"dropdb --if-exists '{name}' && createdb -O '{owner}' '{name}'"],
+            capture_output=True, text=True, cwd="/", check=False,
+        )
+        if done.returncode == 0:
+            how = "dropped and recreated"
+    if how == "schema reset":
+        engine = make_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    upgrade_database(url)
+    return how
+
+
+def fresh_sqlite(workdir: Path, name: str = "tycho.db") -> str:
+    from server.db import upgrade_database
+
+    path = workdir / name
+    for leftover in (path, path.with_name(name + "-wal"), path.with_name(name + "-shm")):
+        leftover.unlink(missing_ok=True)
+    url = f"sqlite:///{path}"
+    upgrade_database(url)
+    return url
+
+
+def backends(pg_url: str | None, force: bool, workdir: Path) -> list[tuple[str, Callable[[], str]]]:
+    """(label, factory of a fresh migrated database URL) for SQLite and, if given, Postgres."""
+    found: list[tuple[str, Callable[[], str]]] = [("sqlite", lambda: fresh_sqlite(workdir))]
+    if pg_url:
+        guard_postgres(pg_url, force)
+
+        def postgres() -> str:
+            how = reset_postgres(pg_url)
+            note(f"postgres database {_dbname(pg_url)!r}: {how} and migrated")
+            return pg_url
+
+        found.append(("postgres", postgres))
+    return found
+
+
+def silence_sql_logs() -> None:
+    import logging
+
+    for name in ("alembic", "alembic.runtime.migration", "sqlalchemy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _process_cpu(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class DatabaseCpu:
+    """CPU time of the Postgres backends serving one database (None on SQLite, whose
+    work happens inside the server process and is counted there).
+
+    Reads pg_stat_activity for the backends' pids and /proc for their CPU time,
+    so it needs a local Postgres and the right to read its processes (root, or
+    the postgres user).
+    """
+
+    def __init__(self, database_url: str) -> None:
+        self.url = database_url if database_url.startswith("postgresql") else None
+        self._engine = None
+
+    def snapshot(self) -> dict[int, float] | None:
+        if self.url is None:
+            return None
+        from sqlalchemy import text
+
+        from server.db import make_engine
+
+        if self._engine is None:
+            self._engine = make_engine(self.url)
+        with self._engine.connect() as connection:
+            me = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            pids = connection.execute(text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND backend_type = 'client backend'")).scalars().all()
+        found = {pid: _process_cpu(pid) for pid in pids if pid != me}
+        found = {pid: cpu for pid, cpu in found.items() if cpu is not None}
+        return found or None
+
+    @staticmethod
+    def used(before: dict[int, float] | None, after: dict[int, float] | None) -> float | None:
+        """CPU seconds the backends used between two snapshots (new backends from zero)."""
+        if before is None and after is None:
+            return None
+        before, after = before or {}, after or {}
+        return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+# --- a real server over loopback --------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class LiveServer:
+    """`python -m runner.cli serve --no-worker` in a subprocess (as tests/conftest.py does)."""
+
+    def __init__(self, database_url: str, workdir: Path, env: dict[str, str] | None = None,
+                 label: str = "server", source_dir: Path | None = None) -> None:
+        self.database_url = database_url
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.api = self.url + "/api/v1"
+        self.log_path = workdir / f"{label}.log"
+        # No canonical observations seeded into an empty registry: the benchmarks
+        # count their own jobs and observations (an unknown setting is ignored).
+        self.env = {**os.environ, "TYCHO_DATABASE_URL": database_url,
+                    "TYCHO_DATA_DIR": str(workdir / "data"), "TYCHO_SEED_CANONICAL": "false",
+                    **(env or {})}
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        # cwd = the repository, never benchmarks/ (its queue.py would shadow the stdlib).
+        # With `python -m`, the cwd comes first on the server's path: `source_dir`
+        # (another checkout, e.g. one with a fix applied) serves its own code.
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "runner.cli", "serve", "--no-worker", "--port",
+             str(self.port)], env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=source_dir or REPO)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.api + "/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"tycho serve did not start:\n{self.log_path.read_text()[-3000:]}")
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server process has used so far (Linux /proc)."""
+        return _process_cpu(self.process.pid) or 0.0
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._log.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
