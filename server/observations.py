@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, or_
+from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from runner.claims import ClaimSyntaxError, validate_claim
@@ -25,6 +25,7 @@ from runner.spec import (
     ObservationSpec,
     RunKind,
     RunResult,
+    RunStatus,
     Series,
     SourceRecipe,
     Verdict,
@@ -241,8 +242,11 @@ def _add_version(
     store_run(
         session=session,
         version=version,
-        run=RunResult(
-            status="ok", seed=body.seed, metrics=body.metrics, environment=body.environment
+        # The series were validated with the body; constructing skips a second pass.
+        run=RunResult.model_construct(
+            status=RunStatus.ok, seed=body.seed, metrics=body.metrics,
+            environment=body.environment, wall_time_s=None, cpu_time_s=None,
+            peak_memory_mb=None, network_isolated=None, error=None, log_tail="", claims=[],
         ),
         kind=RunKind.author,
     )
@@ -319,6 +323,20 @@ def load_series(*, session: Session, run_ids: Iterable[int]) -> dict[int, dict[s
     return result
 
 
+def load_series_arrays(*, session: Session, run_ids: Iterable[int]) -> dict[int, dict[str, dict]]:
+    """run id -> {name: {"x": array, "y": array, "axis": ...}}, for serialising straight
+    from the stored float64 arrays (orjson writes NaN as null), in one query."""
+    ids = list(run_ids)
+    result: dict[int, dict[str, dict]] = {i: {} for i in ids}
+    if ids:
+        rows = session.exec(
+            select(MetricSeries).where(MetricSeries.run_id.in_(ids)).order_by(MetricSeries.id)
+        ).all()
+        for row in rows:
+            result[row.run_id][row.name] = {"x": row.xs(), "y": row.ys(), "axis": row.axis}
+    return result
+
+
 def author_run(*, session: Session, version: ObservationVersion) -> Run:
     return session.exec(
         select(Run).where(Run.version_id == version.id, Run.kind == RunKind.author.value)
@@ -378,11 +396,11 @@ def list_observations(
         query = query.where(ObservationVersion.verdict == verdict)
     if q:
         # autoescape: '%' and '_' in the query are text, not wildcards.
-        text = q.strip().lower()
+        text = q.strip()
         query = query.where(
             or_(
-                func.lower(ObservationVersion.title).contains(text, autoescape=True),
-                func.lower(ObservationVersion.notes).contains(text, autoescape=True),
+                ObservationVersion.title.icontains(text, autoescape=True),
+                ObservationVersion.notes.icontains(text, autoescape=True),
             )
         )
     if not include_withdrawn:
