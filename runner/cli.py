@@ -122,8 +122,14 @@ def run(
     Example: tycho run grokking --set weight_decay=0 --claim "final(test_acc) >= 0.9"
     """
     import phenomena
-    from runner.local import (TargetError, default_claims, parse_overrides, resolve_target,
-                              run_locally, write_run_dir)
+    from runner.local import (
+        TargetError,
+        default_claims,
+        parse_overrides,
+        resolve_target,
+        run_locally,
+        write_run_dir,
+    )
     from runner.spec import ObservationSpec
 
     try:
@@ -373,7 +379,8 @@ def cite(
 @app.command()
 def worker(
     server: ServerOpt = default_server(),
-    token: TokenOpt = None,
+    token: Annotated[Optional[str], typer.Option(
+        "--token", envvar="TYCHO_TOKEN", help="A worker-scoped token.")] = None,
     once: Annotated[bool, typer.Option(help="Do at most one job, then exit.")] = False,
     concurrency: Annotated[int, typer.Option(help="Jobs at once (each runs its seeds in turn).")] = 1,
     threads: Annotated[int, typer.Option(help="torch threads per run.")] = 1,
@@ -391,8 +398,11 @@ def worker(
     if not token:
         _fail("a worker token is needed (--token or TYCHO_TOKEN)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    done = run_workers(lambda: Client(server=server, token=token), concurrency=concurrency,
-                       once=once, threads=threads, worker_id=worker_id)
+    try:
+        done = run_workers(lambda: Client(server=server, token=token), concurrency=concurrency,
+                           once=once, threads=threads, worker_id=worker_id)
+    except TychoError as exc:
+        _fail(f"{exc} — is this a worker token for {server}?", code=1)
     logging.getLogger("tycho.worker").info("stopped after %d job(s)", done)
 
 

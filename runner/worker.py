@@ -3,7 +3,7 @@
 The same loop serves the worker `tycho serve` starts beside the server and a
 volunteer's `tycho worker` on another machine. A heartbeat thread keeps the
 lease alive while seeds run; SIGTERM stops claiming and hands the current job
-back (or lets it finish when it is on its last seed).
+back.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import random
 import signal
 import socket
 import threading
+import time
 
 from runner.client import Client, TychoError
 from runner.execute import Limits
@@ -25,6 +26,16 @@ log = logging.getLogger("tycho.worker")
 # How often an idle worker asks for work (seconds), with jitter so that many
 # workers do not poll in lock-step.
 POLL_SECONDS = 1.0
+
+
+# Tries to deliver a finished result when the registry is briefly unreachable
+# (1 + 2 + 4 + 8 s of back-off: within the default 120 s lease).
+REPORT_ATTEMPTS = 5
+
+
+def _transient(error: TychoError) -> bool:
+    """Unreachable or a server fault: worth retrying. A 4xx answer is final."""
+    return error.status == 0 or error.status >= 500
 
 
 def default_worker_id() -> str:
@@ -69,9 +80,9 @@ class Worker:
     def work_on(self, job: JobAssignment) -> None:
         log.info("claimed job %s (%s, seeds %s)", job.job_id, job.observation, job.seeds)
         cancelled = threading.Event()
-        beating = threading.Event()
+        heartbeat_done = threading.Event()
         beater = threading.Thread(
-            target=self._heartbeat, args=(job, cancelled, beating), daemon=True
+            target=self._heartbeat, args=(job, cancelled, heartbeat_done), daemon=True
         )
         beater.start()
         try:
@@ -80,40 +91,49 @@ class Worker:
                 should_stop=lambda: self.stopping.is_set() or cancelled.is_set(),
             )
         except Stopped:
-            beating.set()
+            heartbeat_done.set()
             if not cancelled.is_set():
                 log.info("handing job %s back (worker stopping)", job.job_id)
                 self._quietly(self.client.release_job, job.job_id, self.worker_id)
             return
         except Exception as exc:  # a bug here must not kill the worker
-            beating.set()
+            heartbeat_done.set()
             log.exception("job %s failed", job.job_id)
             self._quietly(self.client.fail_job, job.job_id, self.worker_id, f"worker error: {exc!r}")
             return
-        beating.set()
+        heartbeat_done.set()
         judgement = result.judgement
-        try:
-            self.client.complete_job(job.job_id, JobComplete(
-                worker_id=self.worker_id, runs=result.runs, comparisons=judgement.comparisons,
-                verdict=judgement.verdict, reason=judgement.reason,
-                pass_rates=judgement.pass_rates,
-            ))
-            log.info("finished job %s (%s): %s", job.job_id, job.observation,
-                     judgement.verdict.value)
-        except TychoError as exc:
-            log.warning("result for job %s refused: %s", job.job_id, exc.detail)
+        result_body = JobComplete(
+            worker_id=self.worker_id, runs=result.runs, comparisons=judgement.comparisons,
+            verdict=judgement.verdict, reason=judgement.reason, pass_rates=judgement.pass_rates,
+        )
+        for attempt in range(REPORT_ATTEMPTS):
+            try:
+                self.client.complete_job(job.job_id, result_body)
+                log.info("finished job %s (%s): %s", job.job_id, job.observation,
+                         judgement.verdict.value)
+                return
+            except TychoError as exc:
+                if not _transient(exc) or attempt == REPORT_ATTEMPTS - 1:
+                    log.warning("result for job %s refused: %s", job.job_id, exc.detail)
+                    return
+                log.info("registry unreachable (%s); retrying the result", exc.detail)
+                time.sleep(2 ** attempt)
 
     def _heartbeat(self, job: JobAssignment, cancelled: threading.Event,
-                   beating: threading.Event) -> None:
+                   heartbeat_done: threading.Event) -> None:
         interval = max(job.lease_seconds / 3, 1.0)
-        while not beating.wait(interval):
+        while not heartbeat_done.wait(interval):
             try:
                 reply = self.client.heartbeat(job.job_id, self.worker_id)
-                if reply.get("cancelled"):
-                    cancelled.set()
-                    return
             except TychoError as exc:
+                if _transient(exc):  # a blip: the lease has time left, try again
+                    log.warning("heartbeat for job %s failed: %s", job.job_id, exc.detail)
+                    continue
                 log.warning("heartbeat for job %s refused: %s", job.job_id, exc.detail)
+                cancelled.set()
+                return
+            if reply.get("cancelled"):
                 cancelled.set()
                 return
 
@@ -127,25 +147,40 @@ class Worker:
 
 def run_workers(client_factory, *, concurrency: int = 1, once: bool = False,
                 **options) -> int:
-    """Run `concurrency` workers in threads until SIGTERM/SIGINT; returns jobs done."""
+    """Run `concurrency` workers in threads until SIGTERM/SIGINT; returns jobs done.
+
+    A worker that cannot go on (its token was refused) stops the others, and the
+    error is raised here, so `tycho worker` exits non-zero rather than quietly.
+    """
     workers = [Worker(client_factory(), **options) for _ in range(concurrency)]
     if concurrency > 1:
         for i, worker in enumerate(workers):
             worker.worker_id = f"{worker.worker_id}-{i}"
 
-    def _stop(signum, _frame):
-        log.info("signal %s: finishing or handing back current jobs", signum)
+    def stop_all(signum=None, _frame=None) -> None:
+        if signum is not None:
+            log.info("signal %s: handing back current jobs", signum)
         for worker in workers:
             worker.stop()
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
-    totals = [0] * concurrency
-    threads = [threading.Thread(target=lambda i=i: totals.__setitem__(i, workers[i].run_forever(once=once)))
-               for i in range(concurrency)]
+        signal.signal(signal.SIGTERM, stop_all)
+        signal.signal(signal.SIGINT, stop_all)
+    done = [0] * concurrency
+    failures: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            done[i] = workers[i].run_forever(once=once)
+        except BaseException as exc:  # noqa: BLE001 - reported to the caller below
+            failures.append(exc)
+            stop_all()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(concurrency)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(totals)
+    if failures:
+        raise failures[0]
+    return sum(done)
