@@ -8,11 +8,13 @@ back.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import random
 import signal
 import socket
+import sys
 import threading
 import time
 
@@ -36,6 +38,21 @@ REPORT_ATTEMPTS = 5
 def _transient(error: TychoError) -> bool:
     """Unreachable or a server fault: worth retrying. A 4xx answer is final."""
     return error.status == 0 or error.status >= 500
+
+
+PR_SET_DUMPABLE = 4  # linux/prctl.h
+
+
+def protect_worker_process() -> None:
+    """Make this process non-dumpable, so that other processes of the same uid (a
+    recipe, where the sandbox cannot switch uid) can neither read its memory nor
+    /proc/<pid>/environ, where the worker token is. Linux only; a no-op elsewhere."""
+    if sys.platform != "linux":
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0)
+    except (OSError, AttributeError):
+        log.warning("could not make the worker non-dumpable")
 
 
 def default_worker_id() -> str:
@@ -152,6 +169,7 @@ def run_workers(client_factory, *, concurrency: int = 1, once: bool = False,
     A worker that cannot go on (its token was refused) stops the others, and the
     error is raised here, so `tycho worker` exits non-zero rather than quietly.
     """
+    protect_worker_process()
     workers = [Worker(client_factory(), **options) for _ in range(concurrency)]
     if concurrency > 1:
         for i, worker in enumerate(workers):

@@ -6,9 +6,12 @@ a worker token, exactly as a volunteer's worker on another machine would.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 import sys
+import threading
 
 import uvicorn
 from sqlmodel import Session, select
@@ -56,14 +59,56 @@ def seed_canonical_observations(settings: Settings) -> list[str]:
     return created
 
 
+# What the local worker keeps of the server's environment: it runs untrusted
+# recipes' parents, so it gets no database URL or other secrets.
+WORKER_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV")
+# How long a stopping server waits for its worker to hand its job back.
+WORKER_STOP_SECONDS = 30
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """The worker gets SIGTERM if the server dies, rather than polling a dead URL."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 def start_local_worker(*, url: str, token: str, concurrency: int) -> subprocess.Popen:
     # The token travels in the environment, not argv, so `ps` does not show it.
-    env = {**os.environ, "TYCHO_TOKEN": token, "TYCHO_SERVER": url}
+    env = {k: os.environ[k] for k in WORKER_ENVIRONMENT if k in os.environ}
+    env.update(TYCHO_TOKEN=token, TYCHO_SERVER=url)
     return subprocess.Popen(
         [sys.executable, "-m", "runner.cli", "worker", "--concurrency", str(concurrency),
          "--worker-id", LOCAL_WORKER],
         env=env,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
+
+
+class _RegistryServer(uvicorn.Server):
+    """uvicorn that, asked to stop, first stops its local worker and keeps serving
+    until the worker has handed its job back (the hand-back is an HTTP call)."""
+
+    def __init__(self, config: uvicorn.Config, worker: subprocess.Popen | None) -> None:
+        super().__init__(config)
+        self.worker = worker
+
+    def handle_exit(self, sig: int, frame) -> None:
+        if self.worker is None or self.worker.poll() is not None:
+            super().handle_exit(sig, frame)
+            return
+        self.worker.terminate()
+
+        def stop_after_worker() -> None:
+            try:
+                self.worker.wait(timeout=WORKER_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.worker.kill()
+            super(_RegistryServer, self).handle_exit(sig, frame)
+
+        threading.Thread(target=stop_after_worker, daemon=True).start()
 
 
 def serve(*, host: str, port: int, database_url: str, start_worker: bool = True,
@@ -85,12 +130,13 @@ def serve(*, host: str, port: int, database_url: str, start_worker: bool = True,
         worker = start_local_worker(url=base, token=local_worker_token(settings),
                                     concurrency=worker_concurrency)
         print(f"local worker started (pid {worker.pid}); --no-worker to turn it off", flush=True)
+    registry = _RegistryServer(uvicorn.Config(app, host=host, port=port, log_level="info"), worker)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        registry.run()
     finally:
-        if worker is not None:
+        if worker is not None and worker.poll() is None:
             worker.terminate()
             try:
-                worker.wait(timeout=30)
+                worker.wait(timeout=WORKER_STOP_SECONDS)
             except subprocess.TimeoutExpired:
                 worker.kill()

@@ -4,6 +4,7 @@ posted built-in observation gets a verdict with no further action."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -56,6 +57,11 @@ def test_serve_verifies_a_posted_builtin_observation_by_itself(tmp_path):
         server.wait(timeout=60)
     log = (tmp_path / "serve.log").read_text()
     assert "local worker started" in log
+    worker_pid = int(re.search(r"local worker started \(pid (\d+)\)", log).group(1))
+    deadline = time.monotonic() + 30  # the server stops its worker before itself
+    while os.path.exists(f"/proc/{worker_pid}") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not os.path.exists(f"/proc/{worker_pid}"), "tycho serve left its worker running"
     assert record["verdict"] in {"reproduced", "robust", "fragile", "not-reproduced"}, (
         record.get("verdict"), log[-3000:])
     assert [(r["kind"], r["seed"]) for r in record["runs"]] == [
