@@ -41,7 +41,7 @@ from runner.spec import MAX_CLAIM_CHARS, ClaimResult, Series
 MAX_NODES = 200
 MAX_DEPTH = 32
 
-# name -> (min extra args, max extra args, what it returns, one-line meaning)
+# name -> (min extra args, max extra args, one-line meaning)
 FUNCTIONS: dict[str, tuple[int, int, str]] = {
     "final": (0, 0, "the last value of the series"),
     "initial": (0, 0, "the first value of the series"),
@@ -176,6 +176,11 @@ class Claim:
 
 class _Parser:
     def __init__(self, claim: str) -> None:
+        if len(claim) > MAX_CLAIM_CHARS:  # before any work, and without echoing it all
+            raise ClaimSyntaxError(
+                claim[:MAX_CLAIM_CHARS] + "...", MAX_CLAIM_CHARS + 1,
+                f"claim is longer than {MAX_CLAIM_CHARS} characters",
+            )
         self.claim = claim
         self.tokens = _tokenize(claim)
         self.index = 0
@@ -220,10 +225,6 @@ class _Parser:
 
     # grammar
     def parse(self) -> Claim:
-        if len(self.claim) > MAX_CLAIM_CHARS:
-            raise ClaimSyntaxError(
-                self.claim, MAX_CLAIM_CHARS + 1, f"claim is longer than {MAX_CLAIM_CHARS} characters"
-            )
         if self.token.kind == "end":
             raise ClaimSyntaxError(self.claim, 1, "the claim is empty")
         root = self.disjunction()
@@ -342,8 +343,12 @@ class _Parser:
     def atom(self) -> Node:
         token = self.token
         if token.kind == "number":
+            value = float(token.text)
+            if not math.isfinite(value):
+                raise ClaimSyntaxError(self.claim, token.column,
+                                       f"{token.text} is too large to be a number")
             self.index += 1
-            return self.node(Number, token, value=float(token.text))
+            return self.node(Number, token, value=value)
         if token.kind == "op" and token.text == "(":
             self.index += 1
             self.nested()
@@ -445,7 +450,8 @@ class Missing:
 Value = float | Missing
 
 
-def _arrays(series: Series | Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def series_arrays(series: Series | Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of a series as float64 arrays, null as NaN."""
     xs = series.x if isinstance(series, Series) else series["x"]
     ys = series.y if isinstance(series, Series) else series["y"]
     x = np.asarray(xs, dtype=np.float64)
@@ -462,7 +468,7 @@ class _Evaluator:
         if name not in self.metrics:
             return Missing(f"this run has no series {name!r}")
         if name not in self.cache:
-            self.cache[name] = _arrays(self.metrics[name])
+            self.cache[name] = series_arrays(self.metrics[name])
         return self.cache[name]
 
     def value(self, node: Node) -> Value:
@@ -499,8 +505,8 @@ class _Evaluator:
         if isinstance(threshold, Missing):
             return threshold
         x, y = arrays
-        with np.errstate(invalid="ignore"):
-            hits = np.flatnonzero(_COMPARE[node.op](y, threshold))
+        with np.errstate(invalid="ignore"):  # NaN never satisfies a condition, even !=
+            hits = np.flatnonzero(np.isfinite(y) & _COMPARE[node.op](y, threshold))
         if hits.size == 0:
             last = f" (last index {x[-1]:g}, last value {_fmt(y[-1])})" if x.size else ""
             return Missing(f"{node.source} never reached{last}")

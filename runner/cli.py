@@ -135,13 +135,13 @@ def run(
     try:
         recipe = resolve_target(target)
         config = parse_overrides(set_)
-    except (TargetError, ValueError) as exc:
+        if quick and not hasattr(recipe, "builtin"):
+            raise ValueError("--quick applies to built-in phenomena only")
+        if quick:
+            config = {**phenomena.get(recipe.builtin).quick, **config}
+        claims = default_claims(recipe) + list(claim)
+    except (TargetError, ValueError, KeyError, ImportError) as exc:
         _fail(str(exc))
-    if quick:
-        if not hasattr(recipe, "builtin"):
-            _fail("--quick applies to built-in phenomena only")
-        config = {**phenomena.get(recipe.builtin).quick, **config}
-    claims = default_claims(recipe) + list(claim)
     name = getattr(recipe, "builtin", None) or Path(target.partition(":")[0]).stem
     out = out or Path("tycho-runs") / f"{name}-seed{seed}"
     try:
@@ -187,6 +187,10 @@ def post(
         spec = read_run_dir(directory)
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
+    run_record = directory / "run.json"
+    if run_record.is_file() and json.loads(run_record.read_text()).get("status") == "error":
+        _fail(f"{directory} holds a failed run ({json.loads(run_record.read_text())['error']}); "
+              "fix the recipe and run it again before posting")
     builtin = getattr(spec.recipe, "builtin", None)
     if title is None:
         if builtin is None:
@@ -223,6 +227,7 @@ def rerun(
     Example: tycho rerun T-42 --seeds 4 --post
     """
     from runner.reproduce import reproduce
+    from runner.spec import verification_seeds
 
     client = _client(server, token)
     try:
@@ -242,7 +247,7 @@ def rerun(
             console.print(f"  {line}", markup=False, highlight=False)
         if not yes and not typer.confirm("Run this code in the sandbox on this machine?"):
             raise typer.Exit(1)
-    all_seeds = [spec.seed] + [spec.seed + i for i in range(1, seeds + 1)]
+    all_seeds = verification_seeds(spec.seed, seeds)
     with _Progress(f"re-running {record['ref']}") as progress:
         result = reproduce(spec, all_seeds, threads=threads,
                            on_point=lambda seed, point: progress.point(point))
@@ -265,6 +270,8 @@ def rerun(
     holds = bool(original.claims) and all(c.holds for c in original.claims)
     if not spec.claims:
         holds = result.judgement.verdict.value == "reproduced"
+    if post_result and original.status.value == "error":
+        _fail("the run failed, so there is nothing to post; the error is above", code=1)
     if post_result:
         from runner.spec import ObservationCreate
 
@@ -277,10 +284,15 @@ def rerun(
             claims=spec.claims, environment=original.environment)
         try:
             created = client.post_observation(body)
+        except TychoError as exc:
+            _fail(str(exc))
+        try:
             client.link(created["id"], relation, record["ref"],
                         note=f"verdict on this machine: {result.judgement.verdict.value}")
         except TychoError as exc:
-            _fail(str(exc))
+            _fail(f"posted {created['id']} but could not link it: {exc}. Link it with "
+                  f"POST /api/v1/observations/{created['id']}/links "
+                  f'{{"relation": "{relation}", "target": "{record["ref"]}"}}')
         console.print(f"posted {created['id']}, linked {relation} {record['ref']}")
     raise typer.Exit(0 if holds else 1)
 

@@ -14,8 +14,15 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from pydantic import BaseModel, Field
 
-from runner.claims import check_claims
-from runner.spec import ClaimResult, RunResult, RunStatus, Series, SeriesComparison, Verdict
+from runner.claims import check_claims, series_arrays
+from runner.spec import (
+    ClaimResult,
+    RunResult,
+    RunStatus,
+    Series,
+    SeriesComparison,
+    Verdict,
+)
 
 # DESIGN.md: "robust (reproduced, and every claim holds on at least 80% of fresh seeds)".
 ROBUST_PASS_RATE = 0.8
@@ -34,12 +41,6 @@ class Judgement(BaseModel):
     reason: str = ""
 
 
-def _arrays(series: Series) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(series.x, dtype=np.float64)
-    y = np.array([np.nan if v is None else v for v in series.y], dtype=np.float64)
-    return x, y
-
-
 def compare_series(
     submitted: Mapping[str, Series], reproduced: Mapping[str, Series]
 ) -> list[SeriesComparison]:
@@ -51,8 +52,8 @@ def compare_series(
                 SeriesComparison(name=name, exact=False, problem="the re-run did not log it")
             )
             continue
-        x0, y0 = _arrays(original)
-        x1, y1 = _arrays(reproduced[name])
+        x0, y0 = series_arrays(original)
+        x1, y1 = series_arrays(reproduced[name])
         problem = None
         if x0.shape != x1.shape or not np.array_equal(x0, x1):
             shared, i0, i1 = np.intersect1d(x0, x1, return_indices=True)
@@ -149,6 +150,12 @@ def judge(
             reason="every claim holds on the original seed",
         )
     weak = {c: r for c, r in pass_rates.items() if r < ROBUST_PASS_RATE}
+    # A fresh seed that crashed counts against every claim; say so, not just a rate.
+    crashed = [run for run in fresh if run.status is RunStatus.error]
+    crash_note = ""
+    if crashed:
+        seeds = ", ".join(str(run.seed) for run in crashed)
+        crash_note = f"; fresh seed(s) {seeds} crashed: {crashed[0].error}"
     if weak:
         worst = ", ".join(f"{c} ({r:.0%})" for c, r in weak.items())
         return Judgement(
@@ -156,14 +163,14 @@ def judge(
             pass_rates=pass_rates,
             comparisons=comparisons,
             reason=f"holds on the original seed, but on fewer than "
-            f"{ROBUST_PASS_RATE:.0%} of {len(fresh)} fresh seeds: {worst}",
+            f"{ROBUST_PASS_RATE:.0%} of {len(fresh)} fresh seeds: {worst}{crash_note}",
         )
     return Judgement(
         verdict=Verdict.robust,
         pass_rates=pass_rates,
         comparisons=comparisons,
         reason=f"every claim holds on the original seed and on at least "
-        f"{ROBUST_PASS_RATE:.0%} of {len(fresh)} fresh seeds",
+        f"{ROBUST_PASS_RATE:.0%} of {len(fresh)} fresh seeds{crash_note}",
     )
 
 

@@ -13,15 +13,17 @@ LOG_SCALE_RATIO = 1e3
 
 def plot_series(metrics: Mapping[str, Series], out_dir: Path, title: str = "") -> list[Path]:
     """One PNG per series in `out_dir`; returns the paths written."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # The Figure API with an Agg canvas: no pyplot, so a notebook's backend and
+    # its open figures are left alone.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, series in metrics.items():
-        figure, axes = plt.subplots(figsize=(6, 3.6), dpi=100)
+        figure = Figure(figsize=(6, 3.6), dpi=100)
+        FigureCanvasAgg(figure)
+        axes = figure.subplots()
         ys = [v for v in series.y if v is not None]
         axes.plot(series.x, [float("nan") if v is None else v for v in series.y],
                   marker="o" if len(series.x) <= 30 else None, linewidth=1.4)
@@ -37,6 +39,5 @@ def plot_series(metrics: Mapping[str, Series], out_dir: Path, title: str = "") -
         figure.tight_layout()
         path = out_dir / f"{name}.png"
         figure.savefig(path)
-        plt.close(figure)
         written.append(path)
     return written

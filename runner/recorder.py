@@ -106,10 +106,6 @@ class Recorder:
             for name in self._axis
         }
 
-    def latest(self) -> dict[str, float]:
-        """The last value of every series (for progress displays)."""
-        return {name: ys[-1] for name, ys in self._y.items() if ys}
-
 
 class StreamingRecorder(Recorder):
     """A recorder that writes one JSON line per `log` call to a text stream."""

@@ -12,7 +12,7 @@ import enum
 import hashlib
 import math
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -170,6 +170,15 @@ class SourceRecipe(BaseModel):
 Recipe = BuiltinRecipe | SourceRecipe
 
 
+def verification_seeds(seed: int, fresh: int) -> list[int]:
+    """The seeds a verification runs: the original first, then `fresh` new ones.
+
+    Consecutive seeds after the original: reproducible, distinct, and easy to
+    re-run by hand (`tycho run NAME --seed N`).
+    """
+    return [seed] + [(seed + i) % 2**32 for i in range(1, fresh + 1)]
+
+
 def source_sha256(source: str) -> str:
     """The content address of submitted source: sha256 of its UTF-8 bytes."""
     return hashlib.sha256(source.encode("utf-8")).hexdigest()
@@ -325,5 +334,3 @@ class JobFail(BaseModel):
     worker_id: str
     reason: str = Field(max_length=20_000)
 
-
-RecipeKind = Literal["builtin", "source"]

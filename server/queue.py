@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlmodel import Session
 
-from runner.spec import JobComplete, RunKind, Verdict
+from runner.spec import JobComplete, RunKind, Verdict, verification_seeds
 from server.errors import Problem, invalid, not_found
 from server.models import JobStatus, ObservationVersion, Recipe, VerificationJob, utcnow
 from server.observations import store_run
@@ -39,15 +39,6 @@ class RetryPolicy:
         return min(self.backoff_base_seconds * 2 ** max(attempts - 1, 0), self.backoff_max_seconds)
 
 
-def fresh_seeds(seed: int, count: int) -> list[int]:
-    """The seeds a worker runs: the original first, then `count` fresh ones.
-
-    Consecutive seeds after the original: reproducible, distinct, and easy to
-    re-run by hand (`tycho run NAME --seed N`).
-    """
-    return [seed] + [(seed + i) % 2**32 for i in range(1, count + 1)]
-
-
 def enqueue_verification(
     *, session: Session, version: ObservationVersion, settings: Settings, again: bool = False
 ) -> VerificationJob | None:
@@ -64,7 +55,7 @@ def enqueue_verification(
     if again:
         _cancel(session=session, versions=[version.id])
     job = VerificationJob(
-        version_id=version.id, seeds=fresh_seeds(version.seed, settings.verify_seeds)
+        version_id=version.id, seeds=verification_seeds(version.seed, settings.verify_seeds)
     )
     session.add(job)
     session.flush()

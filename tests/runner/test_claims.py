@@ -131,6 +131,25 @@ def test_nan_points_are_skipped_by_aggregates_and_reported_by_pointwise():
     assert holds("first_step(holey >= 3) == 3")  # NaN never satisfies a condition
 
 
+def test_nan_satisfies_no_condition_not_even_inequality():
+    assert check_claim("first_step(holey != 2) == 3", METRICS).holds
+
+
+def test_a_huge_claim_is_refused_quickly_without_echoing_it():
+    import time
+
+    started = time.perf_counter()
+    with pytest.raises(ClaimSyntaxError) as caught:
+        parse_claim("final(a) > " + "1 + " * 1_000_000 + "1")
+    assert time.perf_counter() - started < 0.5
+    assert len(str(caught.value)) < 2 * 500 + 200
+
+
+def test_a_number_too_large_for_a_float_is_a_parse_error():
+    with pytest.raises(ClaimSyntaxError, match="too large"):
+        parse_claim("final(loss) < 1e999")
+
+
 def test_loglog_slope_needs_two_positive_points():
     metrics = {"one": Series(x=[1], y=[1.0]), "neg": Series(x=[1, 2], y=[-1.0, -2.0])}
     for name in ("one", "neg"):

@@ -9,7 +9,8 @@ from sqlalchemy import text
 from runner.spec import JobComplete, RunResult, Verdict
 from server.db import make_engine
 from server.models import utcnow
-from server.queue import RetryPolicy, fresh_seeds
+from runner.spec import verification_seeds
+from server.queue import RetryPolicy
 from server.users import create_user_with_token, issue_token_for
 from tests.conftest import observation_body
 
@@ -40,7 +41,7 @@ def completion(worker_id: str, verdict: Verdict = Verdict.robust) -> dict:
 def test_posting_queues_one_job_with_the_original_seed_first(client, alice, settings):
     record = client.post("/api/v1/observations", json=observation_body(seed=7), headers=alice).json()
     assert record["verification"]["status"] == "queued"
-    assert record["verification"]["seeds"] == fresh_seeds(7, settings.verify_seeds) == [7, 8, 9]
+    assert record["verification"]["seeds"] == verification_seeds(7, settings.verify_seeds) == [7, 8, 9]
 
 
 def test_a_job_is_claimed_once(client, alice, settings):
