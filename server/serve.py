@@ -111,9 +111,20 @@ class _RegistryServer(uvicorn.Server):
         threading.Thread(target=stop_after_worker, daemon=True).start()
 
 
+def _loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+
 def serve(*, host: str, port: int, database_url: str, start_worker: bool = True,
           worker_concurrency: int = 1) -> None:
     settings = Settings(database_url=database_url)
+    if not _loopback(host) and os.geteuid() != 0 and "TYCHO_VERIFY_SUBMITTED_CODE" not in os.environ:
+        # Without root the sandbox cannot switch a recipe to its own uid, so a
+        # submitted recipe could read this user's files (docs/deployment.md).
+        settings = settings.model_copy(update={"verify_submitted_code": False})
+        print("serving beyond this machine without root: submitted code will not be run "
+              "(verdict: unverifiable); set TYCHO_VERIFY_SUBMITTED_CODE=true to run it anyway",
+              flush=True)
     upgrade_database(database_url)
     if settings.seed_canonical:
         seeded = seed_canonical_observations(settings)

@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import yaml
+from sqlalchemy import text
 
+from server.db import make_engine
 from server.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,5 +69,11 @@ def test_a_preshared_worker_token_lets_a_worker_claim(settings):
         answer = client.post("/api/v1/jobs/claim", json={"worker_id": "w"},
                              headers={"Authorization": "Bearer tyc_compose-secret"})
         assert answer.status_code == 204  # authenticated as a worker; the queue is empty
-    with TestClient(create_app(shared)) as client:  # a restart registers it once
-        assert client.get("/api/v1/health").status_code == 200
+    with TestClient(create_app(shared)):  # a restart registers it once, not twice
+        pass
+    engine = make_engine(shared.resolved_database_url())
+    with engine.connect() as connection:
+        count = connection.execute(text(
+            "SELECT COUNT(*) FROM apitoken WHERE label = 'TYCHO_WORKER_TOKEN'")).scalar_one()
+    engine.dispose()
+    assert count == 1
