@@ -16,8 +16,10 @@ The order of the steps matters:
    the run's pids cgroup, so nothing of the recipe runs outside the cgroup.
 2. Enter new namespaces while single-threaded: unshare(2) refuses
    CLONE_NEWUSER to a multi-threaded caller, and torch or numpy start threads.
-3. As root, make the interpreter readable by the sandbox uid (`_expose_to`).
-4. Arrange determinism, set the resource limits, drop root. Only then does
+3. As root, make the interpreter readable by the sandbox uid
+   (`runner.containment.expose_to`).
+4. Arrange determinism, set the resource limits, drop root, then ask to die
+   with the parent (a change of credentials would clear that). Only then does
    recipe code run.
 """
 
@@ -32,11 +34,13 @@ import math
 import os
 import random
 import resource
-import stat
+import signal
 import sys
 import traceback
 from collections.abc import Callable
 from typing import Any, TextIO
+
+from runner.containment import SandboxError, expose_to, unshare
 
 MIB = 1024 * 1024
 # Seconds between the soft CPU limit (SIGXCPU, which a recipe could catch or
@@ -45,16 +49,11 @@ CPU_GRACE_SECONDS = 2
 # Lines of traceback kept in the error message (the whole traceback is in the log).
 TRACEBACK_LINES = 12
 
-# From <sched.h>, <sys/mount.h> and <linux/prctl.h>.
-CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
-PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 4, 38
+# From <sched.h> and <linux/prctl.h>.
+CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
 
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-
-
-class SandboxError(RuntimeError):
-    """The sandbox could not be set up as required; the recipe did not run."""
 
 
 class RecipeLoadError(RuntimeError):
@@ -105,15 +104,15 @@ def enter_sandbox(job: dict[str, Any]) -> dict[str, Any]:
     if as_root:
         # Root may create a network namespace directly. A fresh one holds only a
         # loopback device that is down: every connect() fails with ENETUNREACH.
-        network_isolated, own_user_namespace = _unshare(CLONE_NEWNET), False
+        network_isolated, own_user_namespace = unshare(CLONE_NEWNET), False
     else:
         # Unprivileged, only inside a new user namespace (where the kernel allows
         # it: kernel.unprivileged_userns_clone, AppArmor's userns restriction).
-        network_isolated = own_user_namespace = _unshare(CLONE_NEWUSER | CLONE_NEWNET)
+        network_isolated = own_user_namespace = unshare(CLONE_NEWUSER | CLONE_NEWNET)
         if own_user_namespace:
             _map_own_ids()
     sandbox_uid = job["sandbox_uid"] if as_root else None
-    dropped = sandbox_uid is not None and _expose_to(sandbox_uid)
+    dropped = sandbox_uid is not None and expose_to(sandbox_uid)
     if as_root and not dropped and not job["in_pids_cgroup"]:
         raise SandboxError(
             "as root, the number of processes can be bounded only by a pids cgroup "
@@ -126,6 +125,7 @@ def enter_sandbox(job: dict[str, Any]) -> dict[str, Any]:
     _apply_limits(limits, tasks)
     if dropped:
         _drop_privileges(sandbox_uid)
+    _die_with_parent(job["parent_pid"])
 
     bounds = [f"pids cgroup (max {limits['max_processes']})"] if job["in_pids_cgroup"] else []
     if tasks is not None and (dropped or not as_root):  # root ignores RLIMIT_NPROC
@@ -136,21 +136,6 @@ def enter_sandbox(job: dict[str, Any]) -> dict[str, Any]:
         "containment": f"{' + '.join(bounds) or 'no process bound'}, as {who}",
         "metrics_fd": job["metrics_fd"],
     }
-
-
-def _unshare(flags: int) -> bool:
-    """unshare(2) through libc (Python 3.11 has no os.unshare); False if refused."""
-    return _libc is not None and _libc.unshare(ctypes.c_int(flags)) == 0
-
-
-def _mount(
-    source: str | None, target: str, fstype: str | None, flags: int, data: str | None
-) -> None:
-    assert _libc is not None
-    args = [None if s is None else s.encode() for s in (source, target, fstype)]
-    if _libc.mount(*args, ctypes.c_ulong(flags), data and data.encode()) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, f"mount on {target}: {os.strerror(code)}")
 
 
 def _map_own_ids() -> None:
@@ -167,89 +152,6 @@ def _map_own_ids() -> None:
                 proc_file.write(text)
     except OSError:
         pass  # unmapped ids show as 65534 inside; access checks still use the real ones
-
-
-def _expose_to(uid: int) -> bool:
-    """Make the interpreter, its libraries and the project readable by `uid`.
-
-    An interpreter under a private home (pyenv in /root, mode 700) cannot be
-    read by an unprivileged uid. In a private mount namespace, each directory
-    that `uid` may not traverse is covered by an empty tmpfs, and only the
-    entries on the needed paths are bind-mounted back into it: the recipe
-    reaches the interpreter, but nothing else of that home (tokens, keys).
-    Returns False, having mounted nothing, when that cannot work.
-    """
-    needed = _needed_paths()
-    blocked = _blocked_directories(needed, uid)
-    if blocked is None or "/" in blocked:
-        return False
-    if not blocked:
-        return True
-    host_namespace = os.stat("/proc/self/ns/mnt").st_ino
-    if not _unshare(CLONE_NEWNS):
-        return False
-    if os.stat("/proc/self/ns/mnt").st_ino == host_namespace:  # never mount on the host
-        raise SandboxError("unshare(CLONE_NEWNS) returned without a new mount namespace")
-    try:
-        # systemd makes / a shared mount, and mounts under a shared mount
-        # propagate to its peers (mount_namespaces(7)): make our copy private first.
-        _mount(None, "/", None, MS_REC | MS_PRIVATE, None)
-        held = {  # opened before the tmpfs hides them
-            os.path.join(directory, name): os.open(os.path.join(directory, name), os.O_PATH)
-            for directory, names in blocked.items()
-            for name in names
-        }
-        for directory in sorted(blocked, key=lambda d: d.count("/")):
-            _mount("tmpfs", directory, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k")
-            for name in sorted(blocked[directory]):
-                target = os.path.join(directory, name)
-                if stat.S_ISDIR(os.fstat(held[target]).st_mode):
-                    os.mkdir(target, 0o755)
-                else:
-                    open(target, "x").close()
-                _mount(f"/proc/self/fd/{held[target]}", target, None, MS_BIND | MS_REC, None)
-        for fd in held.values():
-            os.close(fd)
-    except OSError as exc:
-        raise SandboxError(f"could not expose the interpreter to uid {uid}: {exc}") from exc
-    if _blocked_directories(needed, uid):
-        raise SandboxError(f"the interpreter is still not readable by uid {uid}")
-    return True
-
-
-def _needed_paths() -> list[str]:
-    """What the recipe's process must read: import path, project, interpreter, run dir."""
-    paths = [entry for entry in sys.path if os.path.isabs(entry) and os.path.exists(entry)]
-    for package in ("runner", "phenomena"):
-        spec = importlib.util.find_spec(package)
-        paths += list(spec.submodule_search_locations or []) if spec else []
-    return [*paths, os.path.realpath(sys.executable), os.getcwd()]
-
-
-def _blocked_directories(paths: list[str], uid: int) -> dict[str, set[str]] | None:
-    """Directories `uid` may not traverse, each with the entries it must reach.
-
-    None when a needed path itself is unreadable by `uid`, which no mount fixes.
-    Mode bits only (ACLs are not consulted); `uid` doubles as the gid.
-    """
-    blocked: dict[str, set[str]] = {}
-    for path in paths:
-        for variant in {os.path.abspath(path), os.path.realpath(path)}:
-            directory = "/"
-            for name in [part for part in variant.split("/") if part]:
-                if not _permits(os.stat(directory), uid, 0o1):
-                    blocked.setdefault(directory, set()).add(name)
-                directory = os.path.join(directory, name)
-            info = os.stat(variant)
-            if not _permits(info, uid, 0o5 if stat.S_ISDIR(info.st_mode) else 0o4):
-                return None
-    return blocked
-
-
-def _permits(info: os.stat_result, uid: int, bits: int) -> bool:
-    """Whether the owner, group or other bits that apply to `uid` include `bits`."""
-    shift = 6 if info.st_uid == uid else 3 if info.st_gid == uid else 0
-    return (info.st_mode >> shift) & bits == bits
 
 
 def _make_deterministic(seed: int, threads: int) -> None:
@@ -361,6 +263,25 @@ def _drop_privileges(uid: int) -> None:
         _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
     if (os.getuid(), os.geteuid()) != (uid, uid):
         raise SandboxError(f"could not switch to uid {uid}")
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this process when the runner that started it dies.
+
+    In a session of its own, the child would otherwise outlive a SIGKILLed
+    worker. PR_SET_PDEATHSIG fires when the thread that forked us exits, however
+    it exits (prctl(2)). It must be set after the privilege drop: commit_creds()
+    (kernel/cred.c) clears it when the euid, egid, fsuid or fsgid change. A
+    parent that died before it was set shows as a getppid() other than its pid,
+    as we were reparented. It is not inherited across fork(2), so the processes
+    the recipe starts are bound only by their limits (docs/deployment.md says
+    why no pid namespace ties them to this one).
+    """
+    if _libc is not None and _libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
+        code = ctypes.get_errno()
+        raise SandboxError(f"could not ask to die with the runner: {os.strerror(code)}")
+    if os.getppid() != parent_pid:
+        os._exit(1)  # nobody is left to read a message
 
 
 # --- the recipe ------------------------------------------------------------

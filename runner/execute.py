@@ -3,14 +3,18 @@
 Every recipe, built-in or submitted, runs in `python -m runner._child`, never in
 the caller (DESIGN.md, "Executing code safely"). This module is the parent's
 side; `runner._child` is the child's. The child gets a new session (so that its
-process group can be killed as a whole), a fresh temporary working directory,
+process group can be killed as a whole) and dies with the parent (the kernel
+sends it SIGKILL when the thread that started it exits; see
+`runner._child._die_with_parent`), a fresh temporary working directory,
 an environment built from an allow-list, CPU-time, address-space, file-size and
 process-count limits, a wall-clock deadline, no network where the kernel lets
 it unshare the network namespace, and bounded output: stdout and stderr share
 one pipe of which only the tail is kept; metric points come back on a pipe of
 their own as bounded JSON lines, parsed as they arrive. Whatever the recipe
 does, the caller gets a RunResult (status=error and a sentence saying what
-happened), never an exception.
+happened), never an exception. A caller that must stop early (SIGTERM, a
+cancelled job) passes `should_stop`; the run is then killed at once and its
+error is STOPPED_ERROR.
 
 Bounding the number of processes when the runner is root. Root ignores
 RLIMIT_NPROC (kernel/fork.c lets init_user's tasks and CAP_SYS_ADMIN past it),
@@ -22,7 +26,7 @@ the process group with setsid(). Losing root also takes every capability away,
 so the recipe can neither raise its limits nor re-enter the host's network
 namespace. Where the interpreter lives in a private home (pyenv under /root,
 mode 700, as on the CI machine) the child first makes it readable in a private
-mount namespace (`runner._child._expose_to`). As a second, independent layer,
+mount namespace (`runner.containment.expose_to`). As a second, independent layer,
 root puts the child in a pids cgroup of its own where a pids hierarchy is
 writable (v1 at /sys/fs/cgroup/pids, or v2 with the pids controller); that
 alone bounds a child that could not drop root. Root with neither refuses to
@@ -87,8 +91,14 @@ SANDBOX_UID_BASE = 1_900_000_000
 SANDBOX_UID_SPAN = 2**24
 # How long to read what is left in the pipes once every process is killed.
 DRAIN_SECONDS = 2.0
-# Without a pidfd (not Linux), how often to look whether the child has exited.
-EXIT_POLL_SECONDS = 0.2
+# How often the parent asks `should_stop` and, without a pidfd (not Linux),
+# looks whether the child has exited. A stopping worker must hand its job back
+# well within the stop grace period (60 s in docker-compose.yml).
+POLL_SECONDS = 0.1
+# The error of a run that `should_stop` ended: callers compare against it to
+# tell a stop (hand the job back) from a failure (record it). The recipe cannot
+# forge it: a child reporting this text is refused (`_ChildRun._explain`).
+STOPPED_ERROR = "stopped: the caller asked the run to stop"
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -100,15 +110,28 @@ def run_recipe(
     threads: int = 1,
     limits: Limits = Limits(),
     on_point: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> RunResult:
     """Run `recipe` with `config` and `seed` in a sandboxed child process.
 
     `on_point` gets every metric point as it arrives, e.g. for a progress bar:
     `{"x": 120.0, "axis": "step", "values": {"train_loss": 0.31}}`. An exception
     it raises stops the run (the child is killed) and propagates.
+
+    `should_stop` is asked every POLL_SECONDS while the run goes on; once it
+    returns True, every process of the run is killed and the result is an error
+    whose text is STOPPED_ERROR. It is called on this thread, like `on_point`.
+
+    Call this from a thread that lives until it returns (it does not return
+    before the child is reaped): the child dies when that thread exits.
     """
+    if should_stop is not None and should_stop():
+        return RunResult(status=RunStatus.error, seed=seed, error=STOPPED_ERROR)
+    # parent_pid: the child compares it with getppid() to notice that we died
+    # before it could ask the kernel to kill it when we die.
     job = {"recipe": recipe.model_dump(), "config": config, "seed": seed,
-           "threads": threads, "limits": asdict(limits), "sandbox_uid": None}
+           "threads": threads, "limits": asdict(limits), "sandbox_uid": None,
+           "parent_pid": os.getpid()}
     try:
         json.dumps(job, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -130,7 +153,7 @@ def run_recipe(
             except OSError:
                 pass  # root without CAP_CHOWN: the child stays root, bounded by the cgroup
             cgroup = PidsCgroup.create(limits.max_processes)
-        return _ChildRun(job, limits, run_dir, cgroup, on_point).execute()
+        return _ChildRun(job, limits, run_dir, cgroup, on_point, should_stop).execute()
     finally:
         if cgroup is not None:
             cgroup.remove()
@@ -169,8 +192,10 @@ class _ChildRun:
     """One child process, from spawn to reaping."""
 
     def __init__(self, job: dict, limits: Limits, run_dir: str, cgroup: PidsCgroup | None,
-                 on_point: Callable[[dict], None] | None) -> None:
+                 on_point: Callable[[dict], None] | None,
+                 should_stop: Callable[[], bool] | None) -> None:
         self.job, self.limits, self.run_dir, self.cgroup = job, limits, run_dir, cgroup
+        self.should_stop, self.stopped, self.next_stop_poll = should_stop, False, 0.0
         self.log = LogTail(limits.log_tail_bytes)
         self.metrics = MetricsChannel(limits.max_metric_bytes, on_point)
         self.selector = selectors.DefaultSelector()
@@ -208,7 +233,7 @@ class _ChildRun:
             finished = self._pump(started + self.limits.wall_seconds, until_exit=True)
             ended = time.monotonic()
         except BaseException:
-            self.metrics.on_point = None  # the caller is leaving: no more callbacks
+            self.metrics.on_point = self.should_stop = None  # the caller is leaving
             raise
         finally:
             # Kill before reaping: the unreaped leader keeps its pid, and with it
@@ -234,13 +259,14 @@ class _ChildRun:
     def _pump(self, deadline: float, *, until_exit: bool) -> bool:
         """Read the pipes until the child exits (or, draining, until they close).
 
-        False if the deadline came first.
+        False if the deadline came first. Waiting for the exit, it also returns
+        (True, with self.stopped set) once `should_stop` says so.
         """
         while self.selector.get_map():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            for key, _ in self.selector.select(min(remaining, EXIT_POLL_SECONDS)):
+            for key, _ in self.selector.select(min(remaining, POLL_SECONDS)):
                 chunk = os.read(key.fd, 65536) if key.data else b""
                 if chunk:
                     key.data(chunk)
@@ -249,9 +275,18 @@ class _ChildRun:
                     if key.data is None and until_exit:
                         return True
             # A misused channel ends the run at once; waitid covers a kernel without pidfds.
-            if until_exit and (self.metrics.problem or _has_exited(self.pid)):
+            if until_exit and (self.metrics.problem or _has_exited(self.pid)
+                               or self._asked_to_stop()):
                 return True
         return True
+
+    def _asked_to_stop(self) -> bool:
+        """Ask `should_stop`, at most once per POLL_SECONDS (a chatty run wakes us often)."""
+        now = time.monotonic()
+        if self.should_stop is not None and now >= self.next_stop_poll:
+            self.next_stop_poll = now + POLL_SECONDS
+            self.stopped = bool(self.should_stop())
+        return self.stopped
 
     def _close(self, key: selectors.SelectorKey) -> None:
         self.selector.unregister(key.fileobj)
@@ -271,6 +306,8 @@ class _ChildRun:
     def _explain(self, timed_out: bool, exit_code: int, cpu_time: float) -> str | None:
         """What went wrong, first cause first; None when the run finished."""
         limits = self.limits
+        if self.stopped:
+            return STOPPED_ERROR
         if timed_out:
             error = (
                 "the recipe did not finish within the wall-clock limit of "
@@ -280,6 +317,9 @@ class _ChildRun:
             )
         elif self.metrics.problem or self.metrics.failure:
             error = self.metrics.problem or self.metrics.failure
+            if error == STOPPED_ERROR:  # written by the recipe, not by us: a stop is ours to say
+                error = ("the recipe's process reported that the caller stopped it, which only "
+                         "the caller can say; it wrote to the metrics channel itself")
         elif exit_code < 0:
             error = _describe_signal(-exit_code, cpu_time, limits)
         elif exit_code > 0:

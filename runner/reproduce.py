@@ -6,12 +6,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from runner.compare import Judgement, evaluate_run, judge
-from runner.execute import Limits, run_recipe
+from runner.execute import STOPPED_ERROR, Limits, run_recipe
 from runner.spec import ObservationSpec, RunResult
 
 
 class Stopped(Exception):
-    """The caller asked to stop between seeds (SIGTERM, a cancelled job)."""
+    """The caller asked to stop (SIGTERM, a cancelled job); the seed running was killed."""
 
 
 @dataclass
@@ -30,7 +30,12 @@ def reproduce(
     on_run: Callable[[RunResult], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Reproduction:
-    """Run `spec` once per seed (the first is the original), evaluate claims, judge."""
+    """Run `spec` once per seed (the first is the original), evaluate claims, judge.
+
+    `should_stop` is asked before each seed and, by `run_recipe`, every fraction
+    of a second during one; once it returns True, the run in progress is killed
+    and Stopped is raised. Runs finished before are passed to `on_run` as usual.
+    """
     runs: list[RunResult] = []
     for seed in seeds:
         if should_stop is not None and should_stop():
@@ -42,7 +47,10 @@ def reproduce(
             threads=threads,
             limits=limits or Limits(),
             on_point=(lambda point, seed=seed: on_point(seed, point)) if on_point else None,
+            should_stop=should_stop,
         )
+        if run.error == STOPPED_ERROR:  # a killed seed is no result: neither judged nor reported
+            raise Stopped(f"stopped during seed {seed}")
         run = evaluate_run(run, spec.claims)
         runs.append(run)
         if on_run is not None:

@@ -8,17 +8,28 @@ torch avoid importing it, so that each run costs one Python start-up.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import importlib.util
+import json
 import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
+import tempfile
 import textwrap
+import time
 import uuid
 
 import pytest
 
 import phenomena
-from runner.execute import Limits, run_recipe
-from runner.spec import BuiltinRecipe, RunStatus, SourceRecipe
+import runner
+from runner.containment import PidsCgroup
+from runner.execute import STOPPED_ERROR, Limits, run_recipe
+from runner.reproduce import Stopped, reproduce
+from runner.spec import BuiltinRecipe, ObservationSpec, RunStatus, SourceRecipe
 
 # Generous for everything but the limit under test: ~8 workers share two cores,
 # and starting the child can take seconds.
@@ -351,3 +362,157 @@ def test_an_exception_in_the_progress_callback_stops_the_run_and_propagates():
     with pytest.raises(StopRun):
         run_recipe(endless, {"marker": marker}, seed=0, limits=ROOMY, on_point=stop_after_three)
     assert _live_processes_named(marker) == []
+
+
+def _poll(condition, seconds: float) -> bool:
+    """Whether `condition()` became true within `seconds` (checked every 20 ms)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of a live (not zombie) process `pid`, or None: tells it from a reuse."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] == "Z" else fields[19]  # state, ..., starttime (proc(5))
+
+
+# Run by a parent process that the test then SIGKILLs. Run dirs go to argv[1]
+# (they leak with the parent), the recipe writes its pid to argv[2].
+KILLED_PARENT = """
+import sys, tempfile
+from runner.execute import Limits, run_recipe
+from runner.spec import SourceRecipe
+
+tempfile.tempdir = sys.argv[1]
+recipe = SourceRecipe.model_validate_json(sys.argv[3])
+run_recipe(recipe, {"pid_file": sys.argv[2]}, seed=0, limits=Limits(wall_seconds=120))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_recipe_dies_with_a_killed_parent():
+    sleeper = source(
+        """
+        import os, time
+
+        def run(config, log):
+            with open(config["pid_file"] + ".tmp", "w") as out:
+                out.write(str(os.getpid()))
+            os.replace(config["pid_file"] + ".tmp", config["pid_file"])
+            time.sleep(60)
+        """
+    )
+    scratch = tempfile.mkdtemp(prefix="tycho-test-")
+    os.chmod(scratch, 0o777)  # the recipe may run as a fresh uid
+    pid_file = os.path.join(scratch, "pid")
+    project = os.path.dirname(os.path.dirname(os.path.abspath(runner.__file__)))
+    parent = subprocess.Popen(
+        [sys.executable, "-c", KILLED_PARENT, scratch, pid_file, sleeper.model_dump_json()],
+        cwd=project)
+    recipe_pid, started = None, None
+    try:
+        assert _poll(lambda: os.path.exists(pid_file) or parent.poll() is not None, 60)
+        assert parent.poll() is None, "the parent ended before the recipe started"
+        with open(pid_file) as recorded:
+            recipe_pid = int(recorded.read())
+        started = _process_start(recipe_pid)
+        assert started is not None
+        parent.kill()
+        parent.wait()
+        assert _poll(lambda: _process_start(recipe_pid) != started, 5), \
+            "the recipe outlived the parent that started it"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if recipe_pid is not None and started is not None and _process_start(recipe_pid) == started:
+            os.kill(recipe_pid, signal.SIGKILL)
+        # What a killed parent leaves: its run dir and, as root, its pids cgroup.
+        shutil.rmtree(scratch, ignore_errors=True)
+        for hierarchy in (PidsCgroup.V1_PIDS, PidsCgroup.V2_ROOT):
+            for path in glob.glob(f"{hierarchy}/tycho-run-{parent.pid}-*"):
+                PidsCgroup(path).remove()
+
+
+STOPPABLE = source(
+    """
+    import ctypes, os, time
+
+    def run(config, log):
+        ctypes.CDLL(None).prctl(15, config["marker"].encode(), 0, 0, 0)  # PR_SET_NAME
+        if os.fork() == 0:  # a process of its own, to be killed too
+            time.sleep(30)
+            os._exit(0)
+        log(0, running=1.0)
+        time.sleep(30)
+    """
+)
+
+
+class StopLater:
+    """A should_stop that turns true `delay` s after the recipe's first point."""
+
+    def __init__(self, delay: float = 0.5) -> None:
+        self.delay, self.running, self.asked = delay, None, None
+
+    def on_point(self, point: dict) -> None:
+        self.running = self.running or time.monotonic()
+
+    def __call__(self) -> bool:
+        stop = self.running is not None and time.monotonic() > self.running + self.delay
+        if stop and self.asked is None:
+            self.asked = time.monotonic()
+        return stop
+
+
+def test_a_run_the_caller_stops_ends_at_once_and_leaves_nothing_behind():
+    marker = f"stop{uuid.uuid4().hex[:8]}"
+    stop = StopLater()
+    result = run_recipe(STOPPABLE, {"marker": marker}, seed=0, limits=ROOMY,
+                        on_point=stop.on_point, should_stop=stop)
+    returned = time.monotonic()
+    assert result.status is RunStatus.error and result.error == STOPPED_ERROR
+    assert stop.asked is not None and returned - stop.asked < 1.5, "the stop took too long"
+    assert returned - stop.running < 2.5
+    assert result.metrics["running"].y == [1.0]  # the points before the stop are kept
+    assert _live_processes_named(marker) == [], "processes of the recipe outlived the stop"
+
+
+def test_reproduce_raises_stopped_when_asked_to_stop_during_a_seed():
+    marker = f"stop{uuid.uuid4().hex[:8]}"
+    spec = ObservationSpec(recipe=STOPPABLE, config={"marker": marker})
+    stop, finished = StopLater(), []
+    with pytest.raises(Stopped):
+        reproduce(spec, [0, 1], limits=ROOMY, on_point=lambda seed, point: stop.on_point(point),
+                  on_run=finished.append, should_stop=stop)
+    assert stop.asked is not None and time.monotonic() - stop.asked < 1.5
+    assert finished == [], "a killed seed is no result"
+    assert _live_processes_named(marker) == []
+
+
+def test_a_recipe_cannot_pass_its_failure_off_as_a_stop():
+    forger = source(
+        f"""
+        import os
+
+        def run(config, log):
+            line = {json.dumps(json.dumps({"failed": STOPPED_ERROR}) + chr(10))}.encode()
+            for fd in range(3, 21):
+                try:
+                    os.write(fd, line)
+                except OSError:
+                    pass
+            os._exit(1)
+        """
+    )
+    result = run_recipe(forger, {}, seed=0, limits=ROOMY, should_stop=lambda: False)
+    assert result.status is RunStatus.error
+    assert result.error != STOPPED_ERROR and "only the caller can say" in result.error
