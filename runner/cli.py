@@ -1,24 +1,31 @@
 """The `tycho` command line: each command is a thin wrapper over a library call.
 
 Commands that talk to a registry take --server and --token, defaulting to
-TYCHO_SERVER (else http://127.0.0.1:8000) and TYCHO_TOKEN. Server-side commands
-(serve, db, user) import the server only when they run.
+TYCHO_SERVER (else http://127.0.0.1:8000) and TYCHO_TOKEN. The registry
+operator's commands (serve, worker, db, user) live in runner.cli_server.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from runner.client import Client, TychoError, default_server
+from runner import cli_server
+from runner.cli_common import (
+    ServerOpt,
+    TokenOpt,
+    console,
+    errors,
+    fail,
+    make_client,
+)
+from runner.client import TychoError, default_server
 
 app = typer.Typer(
     help="Tycho: post, verify, browse, rerun and cite observations of how small models train.",
@@ -26,36 +33,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-user_app = typer.Typer(help="Create users and tokens directly in the server's database.")
-db_app = typer.Typer(help="The server's database: migrate it, show its revision.")
-app.add_typer(user_app, name="user")
-app.add_typer(db_app, name="db")
-console = Console()
-errors = Console(stderr=True)
-
-ServerOpt = Annotated[str, typer.Option("--server", envvar="TYCHO_SERVER",
-                                        help="Registry URL.")]
-TokenOpt = Annotated[Optional[str], typer.Option("--token", envvar="TYCHO_TOKEN",
-                                                 help="API token (writes need one).")]
-DbOpt = Annotated[Optional[Path], typer.Option("--db", help="SQLite file to use instead of "
-                                               "TYCHO_DATABASE_URL / the default data dir.")]
-
-
-def _fail(message: str, code: int = 2) -> None:
-    errors.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
-
-
-def _client(server: str, token: str | None) -> Client:
-    return Client(server=server, token=token)
-
-
-def _database_url(db: Path | None) -> str:
-    from server.settings import get_settings
-
-    if db is not None:
-        return f"sqlite:///{db.resolve()}"
-    return get_settings().resolved_database_url()
 
 
 # --- running locally ---------------------------------------------------------
@@ -141,7 +118,7 @@ def run(
             config = {**phenomena.get(recipe.builtin).quick, **config}
         claims = default_claims(recipe) + list(claim)
     except (TargetError, ValueError, KeyError, ImportError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     name = getattr(recipe, "builtin", None) or Path(target.partition(":")[0]).stem
     out = out or Path("tycho-runs") / f"{name}-seed{seed}"
     try:
@@ -149,7 +126,7 @@ def run(
             result = run_locally(recipe, config, seed, claims, threads=threads,
                                  on_point=progress.point)
     except (ValueError, KeyError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     spec = ObservationSpec(recipe=recipe, config=config, seed=seed, claims=claims,
                            environment=result.environment)
     write_run_dir(out, spec, result, title=name)
@@ -186,24 +163,24 @@ def post(
     try:
         spec = read_run_dir(directory)
     except (FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     run_record = directory / "run.json"
     if run_record.is_file() and json.loads(run_record.read_text()).get("status") == "error":
-        _fail(f"{directory} holds a failed run ({json.loads(run_record.read_text())['error']}); "
+        fail(f"{directory} holds a failed run ({json.loads(run_record.read_text())['error']}); "
               "fix the recipe and run it again before posting")
     builtin = getattr(spec.recipe, "builtin", None)
     if title is None:
         if builtin is None:
-            _fail("--title is needed for a recipe of your own")
+            fail("--title is needed for a recipe of your own")
         title = phenomena.get(builtin).title
     if not phenomenon and builtin:
         phenomenon = [builtin]
     body = ObservationCreate(**spec.model_dump(), title=title, phenomena=phenomenon, tags=tag,
                              notes=notes.read_text(encoding="utf-8") if notes else "")
     try:
-        created = _client(server, token).post_observation(body)
+        created = make_client(server, token).post_observation(body)
     except TychoError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print(f"posted {created['id']}: {created['title']}")
     console.print(f"  {server.rstrip('/')}/{created['id']}")
     print(created["id"])
@@ -229,12 +206,12 @@ def rerun(
     from runner.reproduce import reproduce
     from runner.spec import verification_seeds
 
-    client = _client(server, token)
+    client = make_client(server, token)
     try:
         record = client.get_observation(ref)
         spec = client.spec(record["ref"])
     except TychoError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print(f"[bold]{record['ref']}[/bold] {record['title']} "
                   f"(by {record['author']['handle']}, verdict {record['verdict']})")
     if hasattr(spec.recipe, "builtin"):
@@ -271,7 +248,7 @@ def rerun(
     if not spec.claims:
         holds = result.judgement.verdict.value == "reproduced"
     if post_result and original.status.value == "error":
-        _fail("the run failed, so there is nothing to post; the error is above", code=1)
+        fail("the run failed, so there is nothing to post; the error is above", code=1)
     if post_result:
         from runner.spec import ObservationCreate
 
@@ -285,12 +262,12 @@ def rerun(
         try:
             created = client.post_observation(body)
         except TychoError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         try:
             client.link(created["id"], relation, record["ref"],
                         note=f"verdict on this machine: {result.judgement.verdict.value}")
         except TychoError as exc:
-            _fail(f"posted {created['id']} but could not link it: {exc}. Link it with "
+            fail(f"posted {created['id']} but could not link it: {exc}. Link it with "
                   f"POST /api/v1/observations/{created['id']}/links "
                   f'{{"relation": "{relation}", "target": "{record["ref"]}"}}')
         console.print(f"posted {created['id']}, linked {relation} {record['ref']}")
@@ -311,9 +288,9 @@ def show(
     Example: tycho show T-42
     """
     try:
-        record = _client(server, None).get_observation(ref)
+        record = make_client(server, None).get_observation(ref)
     except TychoError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         print(json.dumps(record, indent=2))
         return
@@ -353,11 +330,11 @@ def search(
     Example: tycho search "weight decay" --phenomenon grokking --verdict robust
     """
     try:
-        page = _client(server, None).list_observations(
+        page = make_client(server, None).list_observations(
             q=query or None, phenomenon=phenomenon, verdict=verdict, tag=tag, author=author,
             limit=limit)
     except TychoError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     table = Table()
     for column in ("id", "verdict", "phenomena", "author", "title"):
         table.add_column(column)
@@ -380,122 +357,12 @@ def cite(
     Example: tycho cite T-42 --format bibtex --chain
     """
     try:
-        print(_client(server, None).cite(ref, format=format, chain=chain, depth=depth))
+        print(make_client(server, None).cite(ref, format=format, chain=chain, depth=depth))
     except TychoError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
-# --- server side ---------------------------------------------------------------------
-
-
-@app.command()
-def worker(
-    server: ServerOpt = default_server(),
-    token: Annotated[Optional[str], typer.Option(
-        "--token", envvar="TYCHO_TOKEN", help="A worker-scoped token.")] = None,
-    once: Annotated[bool, typer.Option(help="Do at most one job, then exit.")] = False,
-    concurrency: Annotated[int, typer.Option(help="Jobs at once (each runs its seeds in turn).")] = 1,
-    threads: Annotated[int, typer.Option(help="torch threads per run.")] = 1,
-    worker_id: Annotated[Optional[str], typer.Option(help="Name in the registry's records.")] = None,
-) -> None:
-    """Verify observations: claim jobs from a registry, re-run them, report verdicts.
-
-    Needs a worker token (tycho user token HANDLE --scope worker). SIGTERM
-    hands the current job back.
-
-    Example: TYCHO_TOKEN=tyc_... tycho worker --server https://tycho.example.org
-    """
-    from runner.worker import run_workers
-
-    if not token:
-        _fail("a worker token is needed (--token or TYCHO_TOKEN)")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        done = run_workers(lambda: Client(server=server, token=token), concurrency=concurrency,
-                           once=once, threads=threads, worker_id=worker_id)
-    except TychoError as exc:
-        _fail(f"{exc} — is this a worker token for {server}?", code=1)
-    logging.getLogger("tycho.worker").info("stopped after %d job(s)", done)
-
-
-@app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8000,
-    db: DbOpt = None,
-    no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not start a local worker.")] = False,
-    workers: Annotated[int, typer.Option(help="Jobs the local worker runs at once.")] = 1,
-) -> None:
-    """Run the registry: migrate the database, start the API and pages, and a local worker.
-
-    With no settings it uses a SQLite file in your data directory.
-
-    Example: tycho serve --port 8000
-    """
-    from server.serve import serve as serve_registry
-
-    serve_registry(host=host, port=port, database_url=_database_url(db),
-                   start_worker=not no_worker, worker_concurrency=workers)
-
-
-@db_app.command("upgrade")
-def db_upgrade(db: DbOpt = None) -> None:
-    """Migrate the database to the newest schema (TYCHO_DATABASE_URL or --db)."""
-    from server.db import upgrade_database
-
-    url = _database_url(db)
-    upgrade_database(url)
-    console.print(f"database at head: {url.split('@')[-1]}")
-
-
-@db_app.command("current")
-def db_current(db: DbOpt = None) -> None:
-    """Show the database's schema revision."""
-    from alembic import command
-
-    from server.db import alembic_config
-
-    command.current(alembic_config(_database_url(db)))
-
-
-@user_app.command("create")
-def user_create(
-    handle: Annotated[str, typer.Argument(help="Lower-case handle.")],
-    name: Annotated[str, typer.Option(help="Display name.")] = "",
-    admin: Annotated[bool, typer.Option(help="Make an admin (token scope admin).")] = False,
-    db: DbOpt = None,
-) -> None:
-    """Create a user and print their token (shown once).
-
-    Example: tycho user create alice --name "Alice Liddell"
-    """
-    from server.users import create_user_with_token
-
-    try:
-        token = create_user_with_token(_database_url(db), handle=handle, display_name=name,
-                                       admin=admin)
-    except ValueError as exc:
-        _fail(str(exc))
-    console.print(f"created {handle}; token (shown once):")
-    print(token)
-
-
-@user_app.command("token")
-def user_token(
-    handle: Annotated[str, typer.Argument(help="An existing handle.")],
-    scope: Annotated[str, typer.Option(help="write, worker or admin.")] = "write",
-    db: DbOpt = None,
-) -> None:
-    """Issue another token for a user (e.g. a worker token).
-
-    Example: tycho user token alice --scope worker
-    """
-    from server.users import issue_token_for
-
-    try:
-        print(issue_token_for(_database_url(db), handle=handle, scope=scope))
-    except ValueError as exc:
-        _fail(str(exc))
+cli_server.register(app)
 
 
 def main() -> None:  # pragma: no cover - console script entry
