@@ -193,7 +193,8 @@ def rerun(
     post_result: Annotated[bool, typer.Option("--post", help="Post the result as a reproduction "
                                               "linked to the original.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Run submitted source without asking.")] = False,
-    threads: Annotated[int, typer.Option(help="torch threads in the run.")] = 1,
+    threads: Annotated[Optional[int], typer.Option(
+        help="torch threads in the run (default: as many as the author used).")] = None,
     server: ServerOpt = default_server(),
     token: TokenOpt = None,
 ) -> None:

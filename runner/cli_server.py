@@ -21,7 +21,8 @@ def worker(
         "--token", envvar="TYCHO_TOKEN", help="A worker-scoped token.")] = None,
     once: Annotated[bool, typer.Option(help="Do at most one job, then exit.")] = False,
     concurrency: Annotated[int, typer.Option(help="Jobs at once (each runs its seeds in turn).")] = 1,
-    threads: Annotated[int, typer.Option(help="torch threads per run.")] = 1,
+    threads: Annotated[Optional[int], typer.Option(
+        help="torch threads per run (default: as many as each author used).")] = None,
     worker_id: Annotated[Optional[str], typer.Option(help="Name in the registry's records.")] = None,
 ) -> None:
     """Verify observations: claim jobs from a registry, re-run them, report verdicts.

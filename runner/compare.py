@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from runner.claims import check_claims, series_arrays
 from runner.spec import (
     ClaimResult,
+    Environment,
     RunResult,
     RunStatus,
     Series,
@@ -104,8 +105,41 @@ def judge(
     claims: Sequence[str],
     submitted: Mapping[str, Series],
     runs: Sequence[RunResult],
+    environment: Environment | None = None,
 ) -> Judgement:
-    """The verdict for runs whose first is the original seed (claims already evaluated)."""
+    """The verdict for runs whose first is the original seed (claims already evaluated).
+
+    `environment` is the author's: when the series are not bitwise equal and the
+    re-run's environment differs, the reason says so (exact equality is expected
+    only between equal fingerprints).
+    """
+    judgement = _judge(claims=claims, submitted=submitted, runs=runs)
+    original = runs[0].environment
+    inexact = any(not c.exact for c in judgement.comparisons)
+    if inexact and environment is not None and original is not None:
+        differs = environment_differences(environment, original)
+        if differs:
+            judgement.reason += (f"; the series are not bitwise equal, as expected between "
+                                 f"different environments ({differs})")
+    return judgement
+
+
+def environment_differences(author: Environment, rerun: Environment) -> str:
+    """'torch 2.4.1 vs 2.13.0, threads 4 vs 1', or '' when the fingerprints agree."""
+    names = ("python", "torch", "numpy", "platform", "cpu", "threads")
+    return ", ".join(
+        f"{name} {getattr(author, name)} vs {getattr(rerun, name)}"
+        for name in names
+        if getattr(author, name) is not None and getattr(author, name) != getattr(rerun, name)
+    )
+
+
+def _judge(
+    *,
+    claims: Sequence[str],
+    submitted: Mapping[str, Series],
+    runs: Sequence[RunResult],
+) -> Judgement:
     if not runs:
         raise ValueError("judge() needs at least the original-seed run")
     original, fresh = runs[0], runs[1:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ def reproduce(
     spec: ObservationSpec,
     seeds: Sequence[int],
     *,
-    threads: int = 1,
+    threads: int | None = None,
     limits: Limits | None = None,
     on_point: Callable[[int, dict], None] | None = None,
     on_run: Callable[[RunResult], None] | None = None,
@@ -32,10 +33,15 @@ def reproduce(
 ) -> Reproduction:
     """Run `spec` once per seed (the first is the original), evaluate claims, judge.
 
+    `threads` None runs with the author's thread count (from the spec's
+    environment, capped at this machine's cores; 1 when unknown): bitwise equality
+    is only expected with the same count.
+
     `should_stop` is asked before each seed and, by `run_recipe`, every fraction
     of a second during one; once it returns True, the run in progress is killed
     and Stopped is raised. Runs finished before are passed to `on_run` as usual.
     """
+    threads = threads or author_threads(spec)
     runs: list[RunResult] = []
     for seed in seeds:
         if should_stop is not None and should_stop():
@@ -55,5 +61,12 @@ def reproduce(
         runs.append(run)
         if on_run is not None:
             on_run(run)
-    return Reproduction(runs=runs, judgement=judge(claims=spec.claims, submitted=spec.metrics,
-                                                   runs=runs))
+    judgement = judge(claims=spec.claims, submitted=spec.metrics, runs=runs,
+                      environment=spec.environment)
+    return Reproduction(runs=runs, judgement=judgement)
+
+
+def author_threads(spec: ObservationSpec) -> int:
+    """The thread count the author ran with, at most this machine's cores."""
+    wanted = spec.environment.threads if spec.environment and spec.environment.threads else 1
+    return max(1, min(wanted, os.cpu_count() or 1))

@@ -60,7 +60,7 @@ def default_worker_id() -> str:
 
 
 class Worker:
-    def __init__(self, client: Client, *, worker_id: str | None = None, threads: int = 1,
+    def __init__(self, client: Client, *, worker_id: str | None = None, threads: int | None = None,
                  limits: Limits | None = None, poll_seconds: float = POLL_SECONDS) -> None:
         self.client = client
         self.worker_id = worker_id or default_worker_id()

@@ -46,3 +46,25 @@ def test_a_crashed_fresh_seed_is_named_as_a_crash():
     judgement = verdict(run(0, 0.95), run(1, None, "error"), run(2, 0.93), run(3, 0.93))
     assert judgement.verdict is Verdict.fragile
     assert "fresh seed(s) 1 crashed: killed: out of memory" in judgement.reason
+
+
+def test_an_inexact_reproduction_names_the_environment_differences():
+    from runner.spec import Environment
+
+    author = Environment(python="3.11.7", torch="2.4.1", threads=4)
+    rerun = run(0, 0.951).model_copy(update={"environment": Environment(
+        python="3.11.7", torch="2.13.0", threads=1)})
+    judgement = judge(claims=CLAIMS, submitted=SUBMITTED, runs=[rerun], environment=author)
+    assert judgement.verdict is Verdict.reproduced
+    assert "torch 2.4.1 vs 2.13.0, threads 4 vs 1" in judgement.reason
+
+
+def test_a_rerun_uses_the_authors_thread_count_capped_at_the_cores():
+    import os
+
+    from runner.reproduce import author_threads
+    from runner.spec import Environment, ObservationSpec
+
+    spec = ObservationSpec(recipe={"builtin": "grokking"}, environment=Environment(threads=64))
+    assert author_threads(spec) == os.cpu_count()
+    assert author_threads(ObservationSpec(recipe={"builtin": "grokking"})) == 1
