@@ -1,0 +1,53 @@
+"""Every built-in phenomenon keeps the module contract, runs deterministically in
+the sandbox, and (slow) shows its published signature on the default config."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import phenomena
+from runner.claims import validate_claim
+from runner.compare import evaluate_run
+from runner.execute import run_recipe
+from runner.spec import BuiltinRecipe, RunStatus
+
+NAMES = phenomena.names()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_module_keeps_the_contract(name):
+    phenomenon = phenomena.get(name)
+    assert phenomenon.summary and len(phenomenon.module.__doc__) > 400
+    assert dataclasses.is_dataclass(phenomenon.config_class)
+    assert phenomenon.defaults()["seed"] == 0
+    assert phenomenon.claims and phenomenon.title
+    phenomenon.make_config(phenomenon.quick)  # QUICK names real keys
+    with pytest.raises(phenomena.ConfigError, match="no config key"):
+        phenomenon.make_config({"no_such_knob": 1})
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_quick_config_is_bitwise_identical_across_two_sandboxed_runs(name):
+    phenomenon = phenomena.get(name)
+    runs = [run_recipe(BuiltinRecipe(builtin=name), phenomenon.quick, 0) for _ in range(2)]
+    for run in runs:
+        assert run.status is RunStatus.ok, run.error
+    first, second = (r.metrics for r in runs)
+    assert first and first.keys() == second.keys()
+    for series in first:
+        assert first[series].x == second[series].x
+        assert first[series].y == second[series].y, f"{name}: {series} differs between runs"
+    for claim in phenomenon.claims:  # every default claim names a series the run logs
+        validate_claim(claim, first.keys())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_default_claims_hold_on_the_default_seed(name):
+    phenomenon = phenomena.get(name)
+    run = evaluate_run(run_recipe(BuiltinRecipe(builtin=name), {}, 0), phenomenon.claims)
+    assert run.status is RunStatus.ok, run.error
+    failed = [f"{c.claim}: {c.detail}" for c in run.claims if not c.holds]
+    assert not failed, failed
