@@ -10,14 +10,21 @@ the default seed, and the claims held on each seed.
 
 from __future__ import annotations
 
-import argparse
-import time
-from concurrent.futures import ThreadPoolExecutor
+import sys
+from pathlib import Path
 
-import phenomena
-from runner.compare import evaluate_run
-from runner.execute import run_recipe
-from runner.spec import BuiltinRecipe
+# Run as a script, this folder comes first on sys.path, where queue.py (the queue
+# benchmark) would shadow the standard library and this file the `phenomena` package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+
+import phenomena  # noqa: E402
+from runner.compare import evaluate_run  # noqa: E402
+from runner.execute import run_recipe  # noqa: E402
+from runner.spec import BuiltinRecipe  # noqa: E402
 
 
 def measure(name: str, seed: int):
