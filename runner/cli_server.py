@@ -37,6 +37,7 @@ def worker(
     if not token:
         fail("a worker token is needed (--token or TYCHO_TOKEN)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not every heartbeat request
     try:
         done = run_workers(lambda: Client(server=server, token=token), concurrency=concurrency,
                            once=once, threads=threads, worker_id=worker_id)
