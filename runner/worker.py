@@ -73,7 +73,8 @@ class Worker:
         self.stopping.set()
 
     def run_forever(self, *, once: bool = False) -> int:
-        """Work until stopped (or, with once, until one job is done or none is queued)."""
+        """Work until stopped (or, with once, after one job or none queued); returns the
+        number of jobs whose results were recorded."""
         done = 0
         while not self.stopping.is_set():
             try:
@@ -88,13 +89,13 @@ class Worker:
                     break
                 self.stopping.wait(self.poll_seconds * (0.5 + random.random()))
                 continue
-            self.work_on(job)
-            done += 1
+            done += self.work_on(job)
             if once:
                 break
         return done
 
-    def work_on(self, job: JobAssignment) -> None:
+    def work_on(self, job: JobAssignment) -> bool:
+        """Run one job and report it; True when its result was recorded."""
         log.info("claimed job %s (%s, seeds %s)", job.job_id, job.observation, job.seeds)
         cancelled = threading.Event()
         heartbeat_done = threading.Event()
@@ -112,12 +113,12 @@ class Worker:
             if not cancelled.is_set():
                 log.info("handing job %s back (worker stopping)", job.job_id)
                 self._quietly(self.client.release_job, job.job_id, self.worker_id)
-            return
+            return False
         except Exception as exc:  # a bug here must not kill the worker
             heartbeat_done.set()
             log.exception("job %s failed", job.job_id)
             self._quietly(self.client.fail_job, job.job_id, self.worker_id, f"worker error: {exc!r}")
-            return
+            return False
         heartbeat_done.set()
         judgement = result.judgement
         result_body = JobComplete(
@@ -129,13 +130,14 @@ class Worker:
                 self.client.complete_job(job.job_id, result_body)
                 log.info("finished job %s (%s): %s", job.job_id, job.observation,
                          judgement.verdict.value)
-                return
+                return True
             except TychoError as exc:
                 if not _transient(exc) or attempt == REPORT_ATTEMPTS - 1:
                     log.warning("result for job %s refused: %s", job.job_id, exc.detail)
-                    return
+                    return False
                 log.info("registry unreachable (%s); retrying the result", exc.detail)
                 time.sleep(2 ** attempt)
+        return False
 
     def _heartbeat(self, job: JobAssignment, cancelled: threading.Event,
                    heartbeat_done: threading.Event) -> None:
