@@ -24,14 +24,6 @@ def random_symmetric(size: int, eigenvalues: torch.Tensor) -> torch.Tensor:
     return basis @ torch.diag(eigenvalues) @ basis.T
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread, as the runner gives a recipe: on these tiny tensors a
-    second thread only adds synchronisation (8x the CPU time when measured)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,6 @@ from phenomena import neural_scaling as ns
 from runner.recorder import Recorder
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: extra threads only add contention (the runner uses one too)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_feature_frequencies_are_a_normalised_power_law():

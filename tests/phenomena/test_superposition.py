@@ -10,13 +10,6 @@ from phenomena import superposition as sp
 from runner.recorder import Recorder
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: extra threads only add contention (the runner uses one too)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def stack(rows) -> torch.Tensor:
