@@ -8,7 +8,16 @@ Each phenomenon is one module, registered below by its slug (the name used in
 - `Config`: a dataclass with `seed: int` and a comment on every non-obvious
   default saying where it comes from;
 - `run(config: Config, log) -> None`: trains and reports every metric through
-  `log(index, axis=..., **values)` (see `runner.recorder`); no I/O, no prints;
+  `log(index, axis=..., **values)`, and how far it is through
+  `log.progress(done, total)` (see `runner.recorder`); no I/O, no prints;
+- optionally, `run_batch(config: Config, seeds: list[int], logs: list) -> None`:
+  trains len(seeds) independent copies at once in this process (a leading
+  seed dimension in the weights, batched matmuls) and reports copy i to
+  logs[i]. Copy i is seeded, fed and initialised exactly as
+  `run(replace(config, seed=seeds[i]), logs[i])` would be, so its curves agree
+  with that run within float tolerance and its claims come out the same
+  (tests/phenomena check both); `config.seed` is not used. A verification runs
+  its fresh seeds through it (see `Phenomenon.run_batch`);
 - `CLAIMS`: claim strings (see `runner.claims`) stating the published signature
   quantitatively; they must hold on the default seed and on most other seeds;
 - `QUICK`: config overrides that finish in a few seconds, for tests;
@@ -26,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -97,6 +107,22 @@ class Phenomenon:
 
     def run(self, config: Any, log: Any) -> None:
         self.module.run(config, log)
+
+    @property
+    def batched(self) -> bool:
+        """Whether the module trains several seeds at once (`run_batch`)."""
+        return callable(getattr(self.module, "run_batch", None))
+
+    def run_batch(self, config: Any, seeds: Sequence[int], logs: Sequence[Any]) -> None:
+        """Run `config` on each seed, seed i reporting to logs[i]: all at once where the
+        module has `run_batch`, else one after the other."""
+        if len(seeds) != len(logs):
+            raise ValueError(f"{len(seeds)} seeds but {len(logs)} logs: one log per seed")
+        if self.batched:
+            self.module.run_batch(config, list(seeds), list(logs))
+            return
+        for seed, log in zip(seeds, logs):
+            self.module.run(dataclasses.replace(config, seed=seed), log)
 
 
 def _coerce(name: str, key: str, value: Any, default: Any) -> Any:

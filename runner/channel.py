@@ -23,8 +23,9 @@ MIB = 1024 * 1024
 class MetricsChannel:
     """The parent's end of the metrics pipe: bounded JSON lines, checked one by one."""
 
-    def __init__(self, max_bytes: int, on_point: Callable[[dict], None] | None) -> None:
-        self.max_bytes, self.on_point = max_bytes, on_point
+    def __init__(self, max_bytes: int, on_point: Callable[[dict], None] | None,
+                 on_progress: Callable[[float, float], None] | None = None) -> None:
+        self.max_bytes, self.on_point, self.on_progress = max_bytes, on_point, on_progress
         self.recorder = Recorder()  # rebuilds the series, with the recorder's own checks
         self.received = 0
         self.pending = bytearray()
@@ -32,6 +33,7 @@ class MetricsChannel:
         self.failure: str | None = None  # the child's account of a failed recipe
         self.environment: Environment | None = None  # from the final "done"
         self.problem: str | None = None  # the channel itself was misused
+        self.progress: tuple[float, float] | None = None  # the latest (done, total)
 
     def feed(self, chunk: bytes) -> None:
         if self.problem:
@@ -65,6 +67,8 @@ class MetricsChannel:
             self.sandbox = message["sandbox"]
         elif keys == {"x", "axis", "values"} and isinstance(message["values"], dict):
             self._take_point(line, message)
+        elif keys == {"progress"} and isinstance(message["progress"], dict):
+            self._take_progress(line, message["progress"])
         elif keys == {"failed"} and isinstance(message["failed"], str):
             self.failure = self.failure or message["failed"]
         elif keys == {"done", "environment"}:
@@ -86,6 +90,16 @@ class MetricsChannel:
             return self._malformed(line, str(exc))
         if self.on_point is not None:
             self.on_point(point)
+
+    def _take_progress(self, line: bytes, progress: dict) -> None:
+        done, total = progress.get("done"), progress.get("total")
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                      for v in (done, total))
+        if set(progress) != {"done", "total"} or not numbers or total <= 0:
+            return self._malformed(line, "its progress is not two finite numbers, done and total")
+        self.progress = (float(done), float(total))
+        if self.on_progress is not None:
+            self.on_progress(*self.progress)
 
     def _malformed(self, line: bytes, why: str) -> None:
         fd = self.sandbox.get("metrics_fd", "of the metrics channel")

@@ -7,6 +7,7 @@ and in the sandbox (each call also streams one JSON line to the parent process).
     log(step, train_loss=0.3, test_acc=0.51)          # against the step axis
     log(64, axis="width", test_loss=0.02)              # a sweep: against width
     log(i, axis="feature", feature_norm=0.97)          # a probe per feature
+    log.progress(step, total_steps)                    # how far the run is (not a metric)
 
 A series is bound to the axis of its first point; its index must be strictly
 increasing. Values are converted with `float()` (Python numbers, numpy
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -26,6 +28,9 @@ from runner.spec import AXIS_NAME, SERIES_NAME, Series
 # Bounds that keep one runaway recipe from filling memory or the pipe.
 MAX_SERIES = 256
 MAX_POINTS_PER_SERIES = 1_000_000
+# A progress report reaches the sink at most this often (seconds), and always
+# when the work is done: a training loop may call `log.progress` every step.
+PROGRESS_INTERVAL_SECONDS = 0.25
 
 
 class RecordingError(ValueError):
@@ -37,6 +42,8 @@ class Log(Protocol):
 
     def __call__(self, index: float, /, *, axis: str = "step", **values: float) -> None: ...
 
+    def progress(self, done: float, total: float) -> None: ...
+
 
 class Recorder:
     """Collects metric series in memory; optionally forwards each point to `sink`."""
@@ -46,6 +53,9 @@ class Recorder:
         self._axis: dict[str, str] = {}
         self._x: dict[str, list[float]] = {}
         self._y: dict[str, list[float]] = {}
+        # The latest `progress(done, total)`, and when it last reached the sink.
+        self.latest_progress: tuple[float, float] | None = None
+        self._progress_sent = -math.inf
 
     def __call__(self, index: float, /, *, axis: str = "step", **values: Any) -> None:
         x = _as_float(index, "the index")
@@ -64,6 +74,22 @@ class Recorder:
             self._sink({"x": x, "axis": axis, "values": point})
 
     log = __call__
+
+    def progress(self, done: float, total: float) -> None:
+        """How far the run is: `done` of `total` units of its own work (steps, epochs,
+        models of a sweep). Not a metric: nothing of it is kept with the run's series;
+        progress bars and the verification page show it. Call it as often as you like."""
+        done_f, total_f = _as_float(done, "progress done"), _as_float(total, "progress total")
+        if not (math.isfinite(done_f) and math.isfinite(total_f) and total_f > 0):
+            raise RecordingError(
+                f"progress({done!r}, {total!r}) needs finite numbers and a total above 0"
+            )
+        self.latest_progress = (done_f, total_f)
+        now = time.monotonic()
+        due = done_f >= total_f or now - self._progress_sent >= PROGRESS_INTERVAL_SECONDS
+        if self._sink is not None and due:
+            self._progress_sent = now
+            self._sink({"progress": {"done": done_f, "total": total_f}})
 
     def _append(self, name: str, axis: str, x: float, y: float) -> None:
         if name not in self._axis:

@@ -51,3 +51,19 @@ def test_default_claims_hold_on_the_default_seed(name):
     assert run.status is RunStatus.ok, run.error
     failed = [f"{c.claim}: {c.detail}" for c in run.claims if not c.holds]
     assert not failed, failed
+
+
+def test_run_batch_without_a_batched_module_runs_the_seeds_one_by_one(monkeypatch):
+    from runner.recorder import Recorder
+
+    phenomenon = phenomena.get("grokking")
+    monkeypatch.delattr(phenomenon.module, "run_batch", raising=False)
+    config = phenomenon.make_config({**phenomenon.quick, "steps": 5})
+    batch, alone = [Recorder(), Recorder()], Recorder()
+    phenomenon.run_batch(config, [3, 4], batch)
+    phenomenon.run(dataclasses.replace(config, seed=4), alone)
+    assert not phenomenon.batched
+    assert batch[1].series()["test_loss"].y == alone.series()["test_loss"].y
+    assert batch[0].series()["test_loss"].y != alone.series()["test_loss"].y
+    with pytest.raises(ValueError, match="one log per seed"):
+        phenomenon.run_batch(config, [1, 2], [Recorder()])
