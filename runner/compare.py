@@ -1,8 +1,8 @@
 """Compare a reproduced run with a submitted one, and turn runs into a verdict.
 
-The verdict rules are DESIGN.md's: `reproduced` when every claim holds on the
-original seed; `robust` when, besides, every claim holds on at least
-ROBUST_PASS_RATE of the fresh seeds; `fragile` when reproduced but not robust;
+The verdict rules are those of docs/design.md ("Verification"): `reproduced`
+when every claim holds on the original seed; `robust` when, besides, every
+claim holds on at least ROBUST_PASS_RATE of the fresh seeds; `fragile` when reproduced but not robust;
 `not-reproduced` when a claim fails on the original seed; `error` when the
 original-seed run itself failed.
 """
@@ -25,7 +25,7 @@ from runner.spec import (
     Verdict,
 )
 
-# DESIGN.md: "robust (reproduced, and every claim holds on at least 80% of fresh seeds)".
+# docs/design.md, "Verification": "robust (reproduced, and every claim holds on at least 80% of fresh seeds)".
 ROBUST_PASS_RATE = 0.8
 # Without claims, the series themselves are the observation: they count as
 # reproduced when no point differs by more than this relative amount.

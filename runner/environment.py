@@ -1,7 +1,7 @@
 """The environment fingerprint recorded with every run.
 
 `exact` reproduction of a metric series is expected only between runs with
-equal fingerprints (DESIGN.md, "Verification"): the same Python, torch and
+equal fingerprints (docs/design.md, "Verification"): the same Python, torch and
 numpy, the same platform and CPU model, the same thread count.
 
 Cheap on purpose: versions come from the already-imported module when there is

@@ -1,7 +1,7 @@
 """Run a recipe in a sandboxed child process and return its RunResult.
 
 Every recipe, built-in or submitted, runs in `python -m runner._child`, never in
-the caller (DESIGN.md, "Executing code safely"). This module is the parent's
+the caller (docs/design.md, "Executing code safely"). This module is the parent's
 side; `runner._child` is the child's. The child gets a new session (so that its
 process group can be killed as a whole) and dies with the parent (the kernel
 sends it SIGKILL when the thread that started it exits; see

@@ -1,4 +1,4 @@
-"""Comparison of series and the verdict rules of DESIGN.md ("Verification")."""
+"""Comparison of series and the verdict rules of docs/design.md ("Verification")."""
 
 from __future__ import annotations
 
