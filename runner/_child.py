@@ -1,26 +1,34 @@
-"""The sandboxed side of `runner.execute`: runs one recipe and streams its metrics.
+"""The sandboxed side of `runner.execute`: runs one recipe (or one batch of seeds)
+and streams its metrics.
 
-Started by `runner.execute.run_recipe` as `python -P -m runner._child <metrics-fd>`
-in a new session, a fresh temporary directory and a stripped environment. The
-job (recipe, config, seed, threads, limits, sandbox uid) arrives on stdin as
-JSON; metric points, a failure or the final "done" leave as JSON lines on the
-metrics fd, never on stdout, so a recipe's prints cannot corrupt them:
+Started by `runner.execute` as `python -P -m runner._child <metrics-fd>` in a
+new session, a fresh temporary directory and a stripped environment, or forked
+the same way by the warm parent of `runner.forkserver`. The job (recipe,
+config, seed or seeds, threads, limits, sandbox uid, pids cgroup) arrives on
+stdin as JSON; metric points, progress, a failure or the final "done" leave as
+JSON lines on the metrics fd, never on stdout, so a recipe's prints cannot
+corrupt them:
 
-    {"sandbox": {"network_isolated": bool, "containment": str}}   first
-    {"x": ..., "axis": ..., "values": {...}}                       a metric point
-    {"failed": "<what went wrong>"}                                 then exit 1
-    {"done": true, "environment": {...}}                            then exit 0
+    {"sandbox": {"network_isolated": bool, "containment": str, ...}}   first
+    {"x": ..., "axis": ..., "values": {...}}                            a metric point
+    {"progress": {"done": ..., "total": ...}}                           how far it is
+    {"failed": "<what went wrong>"}                                      then exit 1
+    {"done": true, "environment": {...}}                                 then exit 0
+
+In a batch (`"seeds": [...]` instead of `"seed"`), every point and progress line
+also carries the `"seed"` it belongs to.
 
 The order of the steps matters:
-1. Read the job. The parent writes it only after it has put this process in
-   the run's pids cgroup, so nothing of the recipe runs outside the cgroup.
+1. Read the job, and join the run's pids cgroup (as root) before anything else.
 2. Enter new namespaces while single-threaded: unshare(2) refuses
    CLONE_NEWUSER to a multi-threaded caller, and torch or numpy start threads.
-3. As root, make the interpreter readable by the sandbox uid
-   (`runner.containment.expose_to`).
-4. Arrange determinism, set the resource limits, drop root, then ask to die
-   with the parent (a change of credentials would clear that). Only then does
-   recipe code run.
+   With a new pid namespace, fork: the child is its pid 1 and goes on, this
+   process waits (`runner.isolation.become_pid_namespace_init`).
+3. Mount a private /proc and a private, size-limited /tmp; as root, make the
+   interpreter readable by the sandbox uid (`runner.isolation.expose_to`).
+4. Arrange determinism, set the resource limits, drop root, ask to die with
+   the parent (a change of credentials would clear that), then install the
+   seccomp filter. Only then does recipe code run.
 """
 
 from __future__ import annotations
@@ -38,9 +46,20 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
-from runner.containment import SandboxError, expose_to, unshare
+from runner.containment import PidsCgroup
+from runner.isolation import (
+    SandboxError,
+    become_pid_namespace_init,
+    deny_privileged_syscalls,
+    enter_namespaces,
+    expose_to,
+    make_private_scratch,
+    mount_private_proc,
+    parent_has_gone,
+    set_no_new_privs,
+)
 
 MIB = 1024 * 1024
 # Seconds between the soft CPU limit (SIGXCPU, which a recipe could catch or
@@ -49,9 +68,8 @@ CPU_GRACE_SECONDS = 2
 # Lines of traceback kept in the error message (the whole traceback is in the log).
 TRACEBACK_LINES = 12
 
-# From <sched.h> and <linux/prctl.h>.
-CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
+# From <linux/prctl.h>.
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
@@ -60,13 +78,20 @@ class RecipeLoadError(RuntimeError):
     """The recipe could not be found, compiled or configured."""
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str]) -> NoReturn:
     # Move the channel to the lowest free descriptor (usually 3), where a
     # recipe's stray writes would land first, so that they are caught.
     passed = int(argv[1])
     channel = os.fdopen(os.dup(passed), "w", encoding="utf-8")  # dup: not inheritable
     os.close(passed)
-    job = {**json.load(sys.stdin), "metrics_fd": channel.fileno()}
+    run_job(json.load(sys.stdin), channel)
+
+
+def run_job(job: dict[str, Any], channel: TextIO) -> NoReturn:
+    """Set up the sandbox, run the job's recipe, report, and end the process."""
+    job = {**job, "metrics_fd": channel.fileno()}
+    cgroup = job.get("pids_cgroup")
+    job["in_pids_cgroup"] = bool(cgroup) and PidsCgroup(cgroup).add(os.getpid())
     try:
         sandbox = enter_sandbox(job)
     except SandboxError as exc:
@@ -78,7 +103,10 @@ def main(argv: list[str]) -> None:
 
     main_pid = os.getpid()
     try:
-        run_recipe(job, StreamingRecorder(channel))
+        if "seeds" in job:
+            run_batch(job, [StreamingRecorder(channel, seed=seed) for seed in job["seeds"]])
+        else:
+            run_recipe(job, StreamingRecorder(channel))
     except BaseException as exc:  # noqa: BLE001 - every way a recipe can end is reported
         if os.getpid() != main_pid:
             os._exit(1)  # a process the recipe forked: only the main one reports
@@ -99,20 +127,19 @@ def main(argv: list[str]) -> None:
 
 
 def enter_sandbox(job: dict[str, Any]) -> dict[str, Any]:
-    """Namespaces, mounts, determinism, limits, privilege drop; what was achieved."""
+    """Namespaces, mounts, determinism, limits, privilege drop, seccomp; what was achieved."""
     limits, as_root = job["limits"], os.geteuid() == 0
-    if as_root:
-        # Root may create a network namespace directly. A fresh one holds only a
-        # loopback device that is down: every connect() fails with ENETUNREACH.
-        network_isolated, own_user_namespace = unshare(CLONE_NEWNET), False
-    else:
-        # Unprivileged, only inside a new user namespace (where the kernel allows
-        # it: kernel.unprivileged_userns_clone, AppArmor's userns restriction).
-        network_isolated = own_user_namespace = unshare(CLONE_NEWUSER | CLONE_NEWNET)
-        if own_user_namespace:
-            _map_own_ids()
+    _die_with_parent(job["parent_pid"])
+    namespaces = enter_namespaces(as_root=as_root)
+    alive = become_pid_namespace_init((job["metrics_fd"],)) if namespaces.pid else None
+    processes_hidden = namespaces.pid and namespaces.mount and mount_private_proc()
     sandbox_uid = job["sandbox_uid"] if as_root else None
-    dropped = sandbox_uid is not None and expose_to(sandbox_uid)
+    scratch = make_private_scratch(limits["scratch_mb"], sandbox_uid) if namespaces.mount else None
+    if scratch is not None:
+        os.chdir(scratch)
+        os.environ.update(HOME=scratch, TMPDIR=scratch)
+    dropped = sandbox_uid is not None and expose_to(sandbox_uid,
+                                                    own_mount_namespace=namespaces.mount)
     if as_root and not dropped and not job["in_pids_cgroup"]:
         raise SandboxError(
             "as root, the number of processes can be bounded only by a pids cgroup "
@@ -120,38 +147,34 @@ def enter_sandbox(job: dict[str, Any]) -> dict[str, Any]:
             "neither was possible. Run the runner as a non-root user, or give it a "
             "writable pids cgroup hierarchy."
         )
-    _make_deterministic(job["seed"], job["threads"])
-    tasks = _process_bound(limits["max_processes"], fresh_uid=dropped or own_user_namespace)
+    seeds = job.get("seeds") or [job["seed"]]
+    _make_deterministic(seeds[0], job["threads"])
+    tasks = _process_bound(limits["max_processes"], fresh_uid=dropped or namespaces.user)
     _apply_limits(limits, tasks)
     if dropped:
         _drop_privileges(sandbox_uid)
-    _die_with_parent(job["parent_pid"])
+    _die_with_parent(job["parent_pid"], alive)
+    filtered = deny_privileged_syscalls()
 
     bounds = [f"pids cgroup (max {limits['max_processes']})"] if job["in_pids_cgroup"] else []
     if tasks is not None and (dropped or not as_root):  # root ignores RLIMIT_NPROC
         bounds.append(f"RLIMIT_NPROC ({tasks})")
     who = "root" if as_root and not dropped else f"uid {os.getuid()}"
+    guarantees = [f"{' + '.join(bounds) or 'no process bound'}, as {who}"]
+    if processes_hidden:
+        guarantees.append("own pid namespace and /proc")
+    if scratch is not None:
+        guarantees.append(f"private /tmp, /var/tmp and /dev/shm ({limits['scratch_mb']} MB)")
+    if filtered:
+        guarantees.append("seccomp filter")
     return {
-        "network_isolated": network_isolated,
-        "containment": f"{' + '.join(bounds) or 'no process bound'}, as {who}",
+        "network_isolated": namespaces.network,
+        "processes_hidden": bool(processes_hidden),
+        "private_tmp": scratch is not None,
+        "seccomp": filtered,
+        "containment": "; ".join(guarantees),
         "metrics_fd": job["metrics_fd"],
     }
-
-
-def _map_own_ids() -> None:
-    """Map our uid and gid into the new user namespace, so files keep their owners.
-
-    user_namespaces(7): an unprivileged process may map exactly its own ids, and
-    must write "deny" to setgroups before it may write gid_map.
-    """
-    uid, gid = os.getuid(), os.getgid()
-    try:
-        maps = (("uid_map", f"{uid} {uid} 1"), ("setgroups", "deny"), ("gid_map", f"{gid} {gid} 1"))
-        for name, text in maps:
-            with open(f"/proc/self/{name}", "w") as proc_file:
-                proc_file.write(text)
-    except OSError:
-        pass  # unmapped ids show as 65534 inside; access checks still use the real ones
 
 
 def _make_deterministic(seed: int, threads: int) -> None:
@@ -164,7 +187,7 @@ def _make_deterministic(seed: int, threads: int) -> None:
 
     def set_up_torch(torch: Any) -> None:
         torch.manual_seed(seed)
-        torch.use_deterministic_algorithms(True)
+        _deterministic_torch(torch)
         torch.set_num_threads(threads)
         # The inter-op pool otherwise starts a thread per core on first use,
         # and threads count against the process bound.
@@ -175,8 +198,25 @@ def _make_deterministic(seed: int, threads: int) -> None:
     _when_imported("torch", set_up_torch)
 
 
+def _deterministic_torch(torch: Any) -> None:
+    """What torch.use_deterministic_algorithms(True) does, without its cost.
+
+    It imports torch._inductor to set one flag of torch.compile: 1-2 s of
+    every run (measured: 2.3 s on a busy 2-core machine, most of a small run's
+    fixed cost). Set the eager flag directly, and inductor's if a recipe ever
+    imports it; the public call where torch lacks the private one.
+    """
+    set_flag = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if set_flag is None:
+        torch.use_deterministic_algorithms(True)
+        return
+    set_flag(True)
+    _when_imported("torch._inductor.config",
+                   lambda config: setattr(config, "deterministic", True))
+
+
 def _when_imported(name: str, set_up: Callable[[Any], None]) -> None:
-    """Call `set_up(module)` right after top-level module `name` is first imported."""
+    """Call `set_up(module)` right after module `name` is first imported."""
     if name in sys.modules:
         set_up(sys.modules[name])
         return
@@ -255,8 +295,8 @@ def _drop_privileges(uid: int) -> None:
         os.setuid(uid)
     except OSError as exc:  # root without CAP_SETUID, e.g. a container that dropped it
         raise SandboxError(f"could not switch to uid {uid}: {exc}") from exc
+    set_no_new_privs()
     if _libc is not None:
-        _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         # setuid made us non-dumpable, which hands /proc/self to root and breaks
         # libraries that read it; the uid is this run's alone, so only the
         # recipe's own processes could trace it.
@@ -265,22 +305,24 @@ def _drop_privileges(uid: int) -> None:
         raise SandboxError(f"could not switch to uid {uid}")
 
 
-def _die_with_parent(parent_pid: int) -> None:
+def _die_with_parent(parent_pid: int, alive_fd: int | None = None) -> None:
     """Have the kernel SIGKILL this process when the runner that started it dies.
 
     In a session of its own, the child would otherwise outlive a SIGKILLed
     worker. PR_SET_PDEATHSIG fires when the thread that forked us exits, however
-    it exits (prctl(2)). It must be set after the privilege drop: commit_creds()
-    (kernel/cred.c) clears it when the euid, egid, fsuid or fsgid change. A
-    parent that died before it was set shows as a getppid() other than its pid,
-    as we were reparented. It is not inherited across fork(2), so the processes
-    the recipe starts are bound only by their limits (docs/deployment.md says
-    why no pid namespace ties them to this one).
+    it exits (prctl(2)). It must be set again after the privilege drop:
+    commit_creds() (kernel/cred.c) clears it when the euid, egid, fsuid or fsgid
+    change. A parent that died before it was set shows as a getppid() other than
+    its pid, as we were reparented; in a new pid namespace, where the parent is
+    invisible, as the end of the `alive_fd` pipe it holds. It is not inherited
+    across fork(2); the processes the recipe starts die with it where it is pid 1
+    of a pid namespace of its own, and are otherwise bound only by their limits.
     """
     if _libc is not None and _libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
         code = ctypes.get_errno()
         raise SandboxError(f"could not ask to die with the runner: {os.strerror(code)}")
-    if os.getppid() != parent_pid:
+    gone = parent_has_gone(alive_fd) if alive_fd is not None else os.getppid() != parent_pid
+    if gone:
         os._exit(1)  # nobody is left to read a message
 
 
@@ -292,9 +334,23 @@ def run_recipe(job: dict[str, Any], log: Any) -> None:
     if "builtin" not in recipe:
         _load_source(recipe["source"], recipe.get("entrypoint", "run"))(config, log)
         return
+    phenomenon, parsed = _builtin(recipe["builtin"], config)
+    phenomenon.run(parsed, log)
+
+
+def run_batch(job: dict[str, Any], logs: list[Any]) -> None:
+    """The job's seeds at once (`Phenomenon.run_batch`), seed i reporting to logs[i]."""
+    if "builtin" not in job["recipe"]:
+        raise RecipeLoadError("only built-in recipes run several seeds in one process")
+    seeds = job["seeds"]
+    phenomenon, parsed = _builtin(job["recipe"]["builtin"], {**job["config"], "seed": seeds[0]})
+    phenomenon.run_batch(parsed, seeds, logs)
+
+
+def _builtin(name: str, config: dict[str, Any]) -> tuple[Any, Any]:
+    """The built-in phenomenon `name` and `config` parsed into its Config."""
     import phenomena
 
-    name = recipe["builtin"]
     try:
         phenomenon = phenomena.get(name)
     except phenomena.UnknownPhenomenon as exc:
@@ -305,7 +361,7 @@ def run_recipe(job: dict[str, Any], log: Any) -> None:
         parsed = phenomenon.make_config(config)
     except phenomena.ConfigError as exc:
         raise RecipeLoadError(f"bad config for {name}: {exc}") from None
-    phenomenon.run(parsed, log)
+    return phenomenon, parsed
 
 
 def _load_source(source: str, entrypoint: str) -> Callable[..., Any]:

@@ -21,19 +21,27 @@ MIB = 1024 * 1024
 
 
 class MetricsChannel:
-    """The parent's end of the metrics pipe: bounded JSON lines, checked one by one."""
+    """The parent's end of the metrics pipe: bounded JSON lines, checked one by one.
 
-    def __init__(self, max_bytes: int, on_point: Callable[[dict], None] | None,
-                 on_progress: Callable[[float, float], None] | None = None) -> None:
-        self.max_bytes, self.on_point, self.on_progress = max_bytes, on_point, on_progress
-        self.recorder = Recorder()  # rebuilds the series, with the recorder's own checks
+    One run's lines carry no seed; a batch's lines each name the seed, one of
+    `seeds`, that they belong to (`tagged`). `on_point(seed, point)` and
+    `on_progress(seed, done, total)` see every accepted line as it arrives.
+    """
+
+    def __init__(self, max_bytes: int, seeds: list[int], *, tagged: bool = False,
+                 on_point: Callable[[int, dict], None] | None = None,
+                 on_progress: Callable[[int, float, float], None] | None = None) -> None:
+        self.max_bytes, self.tagged = max_bytes, tagged
+        self.on_point, self.on_progress = on_point, on_progress
+        # One recorder per seed rebuilds its series, with the recorder's own checks.
+        self.recorders = {seed: Recorder() for seed in seeds}
         self.received = 0
         self.pending = bytearray()
         self.sandbox: dict[str, Any] = {}  # the child's first message: what it achieved
         self.failure: str | None = None  # the child's account of a failed recipe
         self.environment: Environment | None = None  # from the final "done"
         self.problem: str | None = None  # the channel itself was misused
-        self.progress: tuple[float, float] | None = None  # the latest (done, total)
+        self.progress: dict[int, tuple[float, float]] = {}  # seed -> the latest (done, total)
 
     def feed(self, chunk: bytes) -> None:
         if self.problem:
@@ -65,10 +73,6 @@ class MetricsChannel:
         keys = set(message)
         if keys == {"sandbox"} and not self.sandbox and isinstance(message["sandbox"], dict):
             self.sandbox = message["sandbox"]
-        elif keys == {"x", "axis", "values"} and isinstance(message["values"], dict):
-            self._take_point(line, message)
-        elif keys == {"progress"} and isinstance(message["progress"], dict):
-            self._take_progress(line, message["progress"])
         elif keys == {"failed"} and isinstance(message["failed"], str):
             self.failure = self.failure or message["failed"]
         elif keys == {"done", "environment"}:
@@ -77,29 +81,45 @@ class MetricsChannel:
             except ValidationError:
                 self._malformed(line, "its environment is not an environment fingerprint")
         else:
+            self._take_seeded(line, message)
+
+    def _take_seeded(self, line: bytes, message: dict) -> None:
+        """A metric point or a progress line of one seed."""
+        if self.tagged:
+            seed = message.pop("seed", None)
+            if seed not in self.recorders or isinstance(seed, bool):
+                return self._malformed(line, "it names no seed of this batch")
+        else:
+            seed = next(iter(self.recorders))
+        keys = set(message)
+        if keys == {"x", "axis", "values"} and isinstance(message["values"], dict):
+            self._take_point(line, seed, message)
+        elif keys == {"progress"} and isinstance(message["progress"], dict):
+            self._take_progress(line, seed, message["progress"])
+        else:
             self._malformed(line, "it is not a metric point")
 
-    def _take_point(self, line: bytes, point: dict) -> None:
+    def _take_point(self, line: bytes, seed: int, point: dict) -> None:
         values = {name: math.nan if v is None else v for name, v in point["values"].items()}
         numbers = (isinstance(v, (int, float)) and not isinstance(v, bool) for v in values.values())
         if not all(numbers):
             return self._malformed(line, "its values are not numbers")
         try:
-            self.recorder(point["x"], axis=point["axis"], **values)
+            self.recorders[seed](point["x"], axis=point["axis"], **values)
         except Exception as exc:  # noqa: BLE001 - whatever the recorder refuses is malformed
             return self._malformed(line, str(exc))
         if self.on_point is not None:
-            self.on_point(point)
+            self.on_point(seed, point)
 
-    def _take_progress(self, line: bytes, progress: dict) -> None:
+    def _take_progress(self, line: bytes, seed: int, progress: dict) -> None:
         done, total = progress.get("done"), progress.get("total")
         numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                       for v in (done, total))
         if set(progress) != {"done", "total"} or not numbers or total <= 0:
             return self._malformed(line, "its progress is not two finite numbers, done and total")
-        self.progress = (float(done), float(total))
+        self.progress[seed] = (float(done), float(total))
         if self.on_progress is not None:
-            self.on_progress(*self.progress)
+            self.on_progress(seed, *self.progress[seed])
 
     def _malformed(self, line: bytes, why: str) -> None:
         fd = self.sandbox.get("metrics_fd", "of the metrics channel")

@@ -45,9 +45,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import runner
 from runner.channel import LogTail, MetricsChannel
@@ -83,6 +83,10 @@ class Limits:
     max_metric_bytes: int = 32 * MIB
     # Enough for a whole Python traceback and the last screen of prints.
     log_tail_bytes: int = 32 * 1024
+    # The run's private /tmp, /var/tmp and /dev/shm together (a tmpfs: memory,
+    # outside the address-space limit, so it gets a bound of its own). A recipe
+    # reports through log(); this is for libraries that want a scratch file.
+    scratch_mb: int = 256
 
 
 # Fresh sandbox uids: above the ranges systemd allots to containers (up to
@@ -110,40 +114,83 @@ def run_recipe(
     threads: int = 1,
     limits: Limits = Limits(),
     on_point: Callable[[dict], None] | None = None,
+    on_progress: Callable[[float, float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    launcher: Launcher | None = None,
 ) -> RunResult:
     """Run `recipe` with `config` and `seed` in a sandboxed child process.
 
     `on_point` gets every metric point as it arrives, e.g. for a progress bar:
-    `{"x": 120.0, "axis": "step", "values": {"train_loss": 0.31}}`. An exception
-    it raises stops the run (the child is killed) and propagates.
+    `{"x": 120.0, "axis": "step", "values": {"train_loss": 0.31}}`, and
+    `on_progress(done, total)` every progress report. An exception either
+    raises stops the run (the child is killed) and propagates.
 
     `should_stop` is asked every POLL_SECONDS while the run goes on; once it
     returns True, every process of the run is killed and the result is an error
     whose text is STOPPED_ERROR. It is called on this thread, like `on_point`.
 
+    `launcher` starts the child: by default the warm fork server of
+    `runner.forkserver` where the platform has one, else a fresh interpreter.
     Call this from a thread that lives until it returns (it does not return
     before the child is reaped): the child dies when that thread exits.
     """
+    [result] = _run(
+        recipe, config, [seed], tagged=False, threads=threads, limits=limits,
+        on_point=(lambda _seed, point: on_point(point)) if on_point else None,
+        on_progress=(lambda _seed, done, total: on_progress(done, total)) if on_progress else None,
+        should_stop=should_stop, launcher=launcher)
+    return result
+
+
+def run_seeds_together(
+    recipe: BuiltinRecipe,
+    config: dict,
+    seeds: Sequence[int],
+    *,
+    threads: int = 1,
+    limits: Limits = Limits(),
+    on_point: Callable[[int, dict], None] | None = None,
+    on_progress: Callable[[int, float, float], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    launcher: Launcher | None = None,
+) -> list[RunResult]:
+    """Run a built-in on several seeds in ONE sandboxed process (`Phenomenon.run_batch`).
+
+    One RunResult per seed, in order; each has its own series and the batch's
+    shared wall time, CPU time and peak memory, and its environment names the
+    seeds it was trained with (`batch_seeds`). A failure fails every seed.
+    Callbacks get the seed first; otherwise as `run_recipe`.
+    """
+    if not isinstance(recipe, BuiltinRecipe):
+        raise ValueError("only built-in recipes run several seeds in one process")
+    return _run(recipe, config, list(seeds), tagged=True, threads=threads, limits=limits,
+                on_point=on_point, on_progress=on_progress, should_stop=should_stop,
+                launcher=launcher)
+
+
+def _run(recipe: BuiltinRecipe | SourceRecipe, config: dict, seeds: list[int], *, tagged: bool,
+         threads: int, limits: Limits, on_point: Callable[[int, dict], None] | None,
+         on_progress: Callable[[int, float, float], None] | None,
+         should_stop: Callable[[], bool] | None, launcher: Launcher | None) -> list[RunResult]:
+    def failed(error: str) -> list[RunResult]:
+        return [RunResult(status=RunStatus.error, seed=seed, error=error) for seed in seeds]
+
     if should_stop is not None and should_stop():
-        return RunResult(status=RunStatus.error, seed=seed, error=STOPPED_ERROR)
-    # parent_pid: the child compares it with getppid() to notice that we died
-    # before it could ask the kernel to kill it when we die.
-    job = {"recipe": recipe.model_dump(), "config": config, "seed": seed,
+        return failed(STOPPED_ERROR)
+    job = {"recipe": recipe.model_dump(), "config": config,
+           **({"seeds": seeds} if tagged else {"seed": seeds[0]}),
            "threads": threads, "limits": asdict(limits), "sandbox_uid": None,
-           "parent_pid": os.getpid()}
+           "pids_cgroup": None}
     try:
         json.dumps(job, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        return RunResult(status=RunStatus.error, seed=seed, error=(
-            f"the config cannot be sent to the sandbox ({exc}); config values must be "
-            "JSON: numbers, strings, booleans, lists and mappings"))
+        return failed(f"the config cannot be sent to the sandbox ({exc}); config values must be "
+                      "JSON: numbers, strings, booleans, lists and mappings")
     cgroup: PidsCgroup | None = None
     try:
         run_dir = tempfile.mkdtemp(prefix="tycho-run-")
     except OSError as exc:
-        return RunResult(status=RunStatus.error, seed=seed,
-                         error=f"could not create a temporary directory for the run: {exc}")
+        return failed(f"could not create a temporary directory for the run: {exc}")
     try:
         if os.geteuid() == 0:
             uid = SANDBOX_UID_BASE + secrets.randbelow(SANDBOX_UID_SPAN)
@@ -153,7 +200,11 @@ def run_recipe(
             except OSError:
                 pass  # root without CAP_CHOWN: the child stays root, bounded by the cgroup
             cgroup = PidsCgroup.create(limits.max_processes)
-        return _ChildRun(job, limits, run_dir, cgroup, on_point, should_stop).execute()
+            job["pids_cgroup"] = cgroup.path if cgroup is not None else None
+        channel = MetricsChannel(limits.max_metric_bytes, seeds, tagged=tagged,
+                                 on_point=on_point, on_progress=on_progress)
+        launcher = launcher or default_launcher(threads)
+        return _ChildRun(job, limits, run_dir, cgroup, channel, should_stop, launcher).execute()
     finally:
         if cgroup is not None:
             cgroup.remove()
@@ -192,48 +243,52 @@ class _ChildRun:
     """One child process, from spawn to reaping."""
 
     def __init__(self, job: dict, limits: Limits, run_dir: str, cgroup: PidsCgroup | None,
-                 on_point: Callable[[dict], None] | None,
-                 should_stop: Callable[[], bool] | None) -> None:
+                 metrics: MetricsChannel, should_stop: Callable[[], bool] | None,
+                 launcher: Launcher) -> None:
         self.job, self.limits, self.run_dir, self.cgroup = job, limits, run_dir, cgroup
         self.should_stop, self.stopped, self.next_stop_poll = should_stop, False, 0.0
+        self.launcher = launcher
         self.log = LogTail(limits.log_tail_bytes)
-        self.metrics = MetricsChannel(limits.max_metric_bytes, on_point)
+        self.metrics = metrics
         self.selector = selectors.DefaultSelector()
 
-    def execute(self) -> RunResult:
+    def execute(self) -> list[RunResult]:
+        job_read, job_write = os.pipe()
+        output_read, output_write = os.pipe()
         metrics_read, metrics_write = os.pipe()
         started = time.monotonic()
         try:
-            process = subprocess.Popen(
-                [sys.executable, "-P", "-m", "runner._child", str(metrics_write)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                pass_fds=(metrics_write,), cwd=self.run_dir, start_new_session=True,
-                env=child_environment(self.run_dir, self.job["threads"]),
-            )
+            self.child = self.launcher.start(
+                cwd=self.run_dir, env=child_environment(self.run_dir, self.job["threads"]),
+                stdin=job_read, stdout=output_write, metrics=metrics_write)
         except OSError as exc:  # e.g. EAGAIN: the machine, not the recipe
-            os.close(metrics_read)
-            return self._result(error=f"could not start the sandbox process: {exc}")
+            for fd in (job_write, output_read, metrics_read):
+                os.close(fd)
+            return self._results(error=f"could not start the sandbox process: {exc}")
         finally:
-            os.close(metrics_write)
-        self.pid = process.pid
-        self.selector.register(process.stdout, selectors.EVENT_READ, self.log.append)
+            for fd in (job_read, output_write, metrics_write):
+                os.close(fd)
+        self.pid = self.child.pid
+        self.selector.register(output_read, selectors.EVENT_READ, self.log.append)
         self.selector.register(metrics_read, selectors.EVENT_READ, self.metrics.feed)
         exit_watch = _watch_exit(self.pid)
         if exit_watch is not None:
             self.selector.register(exit_watch, selectors.EVENT_READ, None)
         try:
-            # The child reads the job before anything else, and only then runs
-            # the recipe: joining the cgroup first leaves no window outside it.
-            self.job["in_pids_cgroup"] = self.cgroup is not None and self.cgroup.add(self.pid)
+            # The child reads the job before anything else; it joins its pids
+            # cgroup first thing, and only then runs the recipe. parent_pid: it
+            # compares it with getppid() to notice that its parent died before
+            # it could ask the kernel to kill it when that happens.
             try:
-                process.stdin.write(json.dumps(self.job).encode())
-                process.stdin.close()
+                with open(job_write, "wb") as job_pipe:
+                    job_pipe.write(json.dumps({**self.job, "parent_pid": self.child.parent_pid})
+                                   .encode())
             except BrokenPipeError:
                 pass  # it died on start; its output says why
             finished = self._pump(started + self.limits.wall_seconds, until_exit=True)
             ended = time.monotonic()
         except BaseException:
-            self.metrics.on_point = self.should_stop = None  # the caller is leaving
+            self.metrics.on_point = self.metrics.on_progress = self.should_stop = None  # leaving
             raise
         finally:
             # Kill before reaping: the unreaped leader keeps its pid, and with it
@@ -242,18 +297,15 @@ class _ChildRun:
             try:
                 self._pump(time.monotonic() + DRAIN_SECONDS, until_exit=False)
             finally:
-                _, status, usage = os.wait4(self.pid, 0)
-                process.returncode = os.waitstatus_to_exitcode(status)
+                exit_code, cpu_time, peak_mb = self.child.reap()
                 for key in list(self.selector.get_map().values()):
                     self._close(key)
         self.metrics.close()
-        rss_unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, else KiB
-        cpu_time = usage.ru_utime + usage.ru_stime
-        return self._result(
-            error=self._explain(not finished, process.returncode, cpu_time),
+        return self._results(
+            error=self._explain(not finished, exit_code, cpu_time),
             wall_time_s=round(ended - started, 3),
             cpu_time_s=round(cpu_time, 3),
-            peak_memory_mb=round(usage.ru_maxrss * rss_unit / MIB, 1),
+            peak_memory_mb=round(peak_mb, 1),
         )
 
     def _pump(self, deadline: float, *, until_exit: bool) -> bool:
@@ -275,7 +327,7 @@ class _ChildRun:
                     if key.data is None and until_exit:
                         return True
             # A misused channel ends the run at once; waitid covers a kernel without pidfds.
-            if until_exit and (self.metrics.problem or _has_exited(self.pid)
+            if until_exit and (self.metrics.problem or self.child.has_exited()
                                or self._asked_to_stop()):
                 return True
         return True
@@ -336,23 +388,27 @@ class _ChildRun:
             error += f" (It also hit the limit of {limits.max_processes} processes {hits} times.)"
         return error
 
-    def _result(self, *, error: str | None, **measured: Any) -> RunResult:
+    def _results(self, *, error: str | None, **measured: Any) -> list[RunResult]:
         environment = self.metrics.environment
         if error is None and environment is not None:
-            environment = Environment.model_validate(
-                {**environment.model_dump(), "sandbox": self.metrics.sandbox.get("containment")}
+            extra = {"sandbox": self.metrics.sandbox.get("containment")}
+            if self.metrics.tagged:
+                extra["batch_seeds"] = list(self.metrics.recorders)
+            environment = Environment.model_validate({**environment.model_dump(), **extra})
+        return [
+            RunResult(
+                status=RunStatus.error if error else RunStatus.ok,
+                seed=seed,
+                # On error too: the points before a failure show where a run went wrong.
+                metrics=recorder.series(),
+                environment=environment if error is None else None,
+                network_isolated=self.metrics.sandbox.get("network_isolated"),
+                error=error,
+                log_tail=self.log.text(),
+                **measured,
             )
-        return RunResult(
-            status=RunStatus.error if error else RunStatus.ok,
-            seed=self.job["seed"],
-            # On error too: the points before a failure show where a run went wrong.
-            metrics=self.metrics.recorder.series(),
-            environment=environment if error is None else None,
-            network_isolated=self.metrics.sandbox.get("network_isolated"),
-            error=error,
-            log_tail=self.log.text(),
-            **measured,
-        )
+            for seed, recorder in self.metrics.recorders.items()
+        ]
 
 
 def _describe_signal(number: int, cpu_time: float, limits: Limits) -> str:
@@ -379,9 +435,72 @@ def _watch_exit(pid: int) -> int | None:
         return None
 
 
-def _has_exited(pid: int) -> bool:
-    """Whether `pid` has exited, without reaping it (WNOWAIT keeps its pid reserved)."""
-    try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except (AttributeError, ChildProcessError):
-        return False
+# --- starting the child -----------------------------------------------------
+
+
+class Child(Protocol):
+    """A started sandbox process, as the launcher that started it knows it."""
+
+    pid: int
+    parent_pid: int  # the process the child must die with
+
+    def has_exited(self) -> bool:
+        """Whether it has exited, without reaping it (the pid stays reserved)."""
+
+    def reap(self) -> tuple[int, float, float]:
+        """Wait for it: exit code (negative: the signal), CPU seconds, peak MB."""
+
+
+class Launcher(Protocol):
+    def start(self, *, cwd: str, env: dict[str, str], stdin: int, stdout: int,
+              metrics: int) -> Child:
+        """Start `python -m runner._child` reading its job on `stdin`, writing its
+        output to `stdout` and its metrics to `metrics`, in a session of its own."""
+
+
+class FreshInterpreter:
+    """Starts each child as a new interpreter: no warm-up shared, nothing assumed."""
+
+    def start(self, *, cwd: str, env: dict[str, str], stdin: int, stdout: int,
+              metrics: int) -> Child:
+        process = subprocess.Popen(
+            [sys.executable, "-P", "-m", "runner._child", str(metrics)],
+            stdin=stdin, stdout=stdout, stderr=stdout, pass_fds=(metrics,), cwd=cwd,
+            env=env, start_new_session=True)
+        return _OwnChild(process)
+
+
+class _OwnChild:
+    """A child of this process; reaped here with wait4, for its resource usage."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        # Kept, with its returncode set once reaped, so that subprocess never
+        # reaps it behind our back (it polls Popen objects dropped while running).
+        self.process, self.pid, self.parent_pid = process, process.pid, os.getpid()
+
+    def has_exited(self) -> bool:
+        try:
+            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except (AttributeError, ChildProcessError):
+            return False
+
+    def reap(self) -> tuple[int, float, float]:
+        _, status, usage = os.wait4(self.pid, 0)
+        self.process.returncode = os.waitstatus_to_exitcode(status)
+        return self.process.returncode, *usage_figures(usage)
+
+
+def usage_figures(usage: Any) -> tuple[float, float]:
+    """CPU seconds and peak resident MB of a reaped process (struct rusage)."""
+    rss_unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, else KiB
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss * rss_unit / MIB
+
+
+def default_launcher(threads: int) -> Launcher:
+    """The warm fork server for `threads` where this platform has one (Linux with
+    pidfds) and TYCHO_FORKSERVER is not 0; a fresh interpreter per run otherwise."""
+    from runner import forkserver
+
+    if os.environ.get("TYCHO_FORKSERVER", "1") != "0" and forkserver.supported():
+        return forkserver.shared(threads)
+    return FreshInterpreter()

@@ -134,11 +134,17 @@ class Recorder:
 
 
 class StreamingRecorder(Recorder):
-    """A recorder that writes one JSON line per `log` call to a text stream."""
+    """A recorder that writes one JSON line per `log` call to a text stream.
 
-    def __init__(self, stream: Any) -> None:
+    In a batch of seeds trained together, each seed's recorder tags its lines
+    with `"seed"`, so that the reader can tell the runs apart.
+    """
+
+    def __init__(self, stream: Any, seed: int | None = None) -> None:
+        tag = {} if seed is None else {"seed": seed}
+
         def write(point: dict[str, Any]) -> None:
-            stream.write(json.dumps(point, allow_nan=False) + "\n")
+            stream.write(json.dumps({**tag, **point}, allow_nan=False) + "\n")
             stream.flush()
 
         super().__init__(sink=write)

@@ -28,10 +28,27 @@ def test_progress_refuses_what_is_not_two_finite_numbers(done, total):
         Recorder().progress(done, total)
 
 
+def _line(message: dict) -> bytes:
+    return json.dumps(message).encode() + b"\n"
+
+
 def test_the_channel_takes_progress_lines_and_refuses_malformed_ones():
     seen = []
-    channel = MetricsChannel(1 << 20, on_point=None, on_progress=lambda d, t: seen.append((d, t)))
-    channel.feed(json.dumps({"progress": {"done": 3, "total": 10}}).encode() + b"\n")
-    assert channel.progress == (3.0, 10.0) and seen == [(3.0, 10.0)] and not channel.problem
-    channel.feed(json.dumps({"progress": {"done": 3, "total": 0}}).encode() + b"\n")
+    channel = MetricsChannel(1 << 20, [7], on_progress=lambda *args: seen.append(args))
+    channel.feed(_line({"progress": {"done": 3, "total": 10}}))
+    assert channel.progress == {7: (3.0, 10.0)} and seen == [(7, 3.0, 10.0)]
+    assert not channel.problem
+    channel.feed(_line({"progress": {"done": 3, "total": 0}}))
     assert "progress" in channel.problem
+
+
+def test_a_batch_channel_sorts_lines_by_seed_and_refuses_a_seed_not_in_the_batch():
+    channel = MetricsChannel(1 << 20, [1, 2], tagged=True)
+    channel.feed(_line({"seed": 2, "x": 0, "axis": "step", "values": {"loss": 0.5}}))
+    channel.feed(_line({"seed": 1, "x": 0, "axis": "step", "values": {"loss": 0.7}}))
+    channel.feed(_line({"seed": 1, "progress": {"done": 1, "total": 4}}))
+    assert channel.recorders[1].series()["loss"].y == [0.7]
+    assert channel.recorders[2].series()["loss"].y == [0.5]
+    assert channel.progress == {1: (1.0, 4.0)} and not channel.problem
+    channel.feed(_line({"x": 1, "axis": "step", "values": {"loss": 0.1}}))
+    assert "names no seed of this batch" in channel.problem
