@@ -17,6 +17,8 @@ import httpx
 from runner.spec import (
     JobAssignment,
     JobComplete,
+    JobHeartbeat,
+    JobProgress,
     ObservationCreate,
     ObservationSpec,
 )
@@ -167,8 +169,11 @@ class Client:
         answer = self._request("POST", "/jobs/claim", json={"worker_id": worker_id})
         return None if answer is None else JobAssignment.model_validate(answer)
 
-    def heartbeat(self, job_id: int, worker_id: str) -> dict:
-        return self._request("POST", f"/jobs/{job_id}/heartbeat", json={"worker_id": worker_id})
+    def heartbeat(self, job_id: int, worker_id: str, progress: JobProgress | None = None) -> dict:
+        """Extend the lease, and tell the registry how far the job is."""
+        body = JobHeartbeat(worker_id=worker_id, progress=progress)
+        return self._request("POST", f"/jobs/{job_id}/heartbeat",
+                             json=body.model_dump(mode="json", exclude_none=True))
 
     def complete_job(self, job_id: int, result: JobComplete) -> dict:
         return self._request("POST", f"/jobs/{job_id}/complete",

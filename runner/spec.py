@@ -311,8 +311,36 @@ class JobAssignment(BaseModel):
     lease_seconds: int
 
 
+class SeedState(str, enum.Enum):
+    queued = "queued"  # waiting for a free sandbox
+    running = "running"  # its sandbox is running
+    done = "done"  # finished (whatever its claims say)
+    failed = "failed"  # crashed, or hit a limit
+
+
+class SeedProgress(BaseModel):
+    """How far one seed of a verification is."""
+
+    seed: int
+    state: SeedState = SeedState.queued
+    # Work done of the total: the recipe's own `log.progress(done, total)`, else
+    # the index of its latest step against the author's last step.
+    done: float | None = None
+    total: float | None = None
+    elapsed_s: float | None = None
+    eta_s: float | None = None  # seconds left, once it can be estimated
+
+
+class JobProgress(BaseModel):
+    """A running verification, as its worker reports it with each heartbeat."""
+
+    seeds: list[SeedProgress] = Field(default_factory=list, max_length=1024)
+    eta_s: float | None = None  # seconds until the whole job is done, once known
+
+
 class JobHeartbeat(BaseModel):
     worker_id: str
+    progress: JobProgress | None = None
 
 
 class JobHeartbeatReply(BaseModel):

@@ -1,9 +1,10 @@
 """The verification worker: claim a job over HTTP, re-run it in the sandbox, report back.
 
 The same loop serves the worker `tycho serve` starts beside the server and a
-volunteer's `tycho worker` on another machine. A heartbeat thread keeps the
-lease alive while seeds run; SIGTERM stops claiming and hands the current job
-back.
+volunteer's `tycho worker` on another machine. A job's seeds run in up to
+`parallel` sandboxes at once (`runner.reproduce`). A heartbeat thread keeps the
+lease alive while they run and reports how far each seed is; SIGTERM stops
+claiming and hands the current job back.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 
 from runner.client import Client, TychoError
 from runner.execute import Limits
+from runner.progress import ProgressTracker, expected_steps
 from runner.reproduce import Stopped, reproduce
 from runner.spec import JobAssignment, JobComplete
 
@@ -33,6 +35,9 @@ POLL_SECONDS = 1.0
 # Tries to deliver a finished result when the registry is briefly unreachable
 # (1 + 2 + 4 + 8 s of back-off: within the default 120 s lease).
 REPORT_ATTEMPTS = 5
+# How often a running job's progress goes to the registry (each report also
+# extends the lease): often enough for a page that refreshes itself.
+PROGRESS_SECONDS = 3.0
 
 
 def _transient(error: TychoError) -> bool:
@@ -61,10 +66,12 @@ def default_worker_id() -> str:
 
 class Worker:
     def __init__(self, client: Client, *, worker_id: str | None = None, threads: int | None = None,
-                 limits: Limits | None = None, poll_seconds: float = POLL_SECONDS) -> None:
+                 parallel: int = 1, limits: Limits | None = None,
+                 poll_seconds: float = POLL_SECONDS) -> None:
         self.client = client
         self.worker_id = worker_id or default_worker_id()
         self.threads = threads
+        self.parallel = max(1, parallel)
         self.limits = limits or Limits()
         self.poll_seconds = poll_seconds
         self.stopping = threading.Event()
@@ -99,13 +106,16 @@ class Worker:
         log.info("claimed job %s (%s, seeds %s)", job.job_id, job.observation, job.seeds)
         cancelled = threading.Event()
         heartbeat_done = threading.Event()
+        tracker = ProgressTracker(job.seeds, expected_steps=expected_steps(job.spec.metrics),
+                                  parallel=self.parallel)
         beater = threading.Thread(
-            target=self._heartbeat, args=(job, cancelled, heartbeat_done), daemon=True
+            target=self._heartbeat, args=(job, tracker, cancelled, heartbeat_done), daemon=True
         )
         beater.start()
         try:
             result = reproduce(
                 job.spec, job.seeds, threads=self.threads, limits=self.limits,
+                parallel=self.parallel, tracker=tracker,
                 should_stop=lambda: self.stopping.is_set() or cancelled.is_set(),
             )
         except Stopped:
@@ -132,19 +142,24 @@ class Worker:
                          judgement.verdict.value)
                 return True
             except TychoError as exc:
-                if not _transient(exc) or attempt == REPORT_ATTEMPTS - 1:
-                    log.warning("result for job %s refused: %s", job.job_id, exc.detail)
-                    return False
-                log.info("registry unreachable (%s); retrying the result", exc.detail)
-                time.sleep(2 ** attempt)
+                if _transient(exc) and attempt < REPORT_ATTEMPTS - 1:
+                    log.info("registry unreachable (%s); retrying the result", exc.detail)
+                    time.sleep(2 ** attempt)
+                    continue
+                log.warning("result for job %s refused: %s", job.job_id, exc.detail)
+                if exc.status != 409:  # 409: the job is no longer ours to report on
+                    # Say what really happened, rather than let the lease lapse.
+                    self._quietly(self.client.fail_job, job.job_id, self.worker_id,
+                                  f"the registry refused the result ({exc})")
+                return False
         return False
 
-    def _heartbeat(self, job: JobAssignment, cancelled: threading.Event,
-                   heartbeat_done: threading.Event) -> None:
-        interval = max(job.lease_seconds / 3, 1.0)
+    def _heartbeat(self, job: JobAssignment, tracker: ProgressTracker,
+                   cancelled: threading.Event, heartbeat_done: threading.Event) -> None:
+        interval = min(max(job.lease_seconds / 3, 1.0), PROGRESS_SECONDS)
         while not heartbeat_done.wait(interval):
             try:
-                reply = self.client.heartbeat(job.job_id, self.worker_id)
+                reply = self.client.heartbeat(job.job_id, self.worker_id, tracker.snapshot())
             except TychoError as exc:
                 if _transient(exc):  # a blip: the lease has time left, try again
                     log.warning("heartbeat for job %s failed: %s", job.job_id, exc.detail)
