@@ -222,13 +222,19 @@ class _Parser:
             raise self.fail(f"claim nests deeper than {MAX_DEPTH} levels")
 
     # grammar
-    def parse(self) -> Claim:
+    def parse(self, *, value: bool = False) -> Claim:
+        """The whole text as a claim (a comparison), or with `value` as a value."""
         if self.token.kind == "end":
             raise ClaimSyntaxError(self.claim, 1, "the claim is empty")
         root = self.disjunction()
         if self.token.kind != "end":
             raise self.fail("expected an operator or the end of the claim")
-        if not isinstance(root, _BOOLEAN):
+        if value and isinstance(root, _BOOLEAN):
+            raise ClaimSyntaxError(
+                self.claim, 1,
+                "a measure is a value (e.g. 'first_step(test_acc >= 0.95)'), not a comparison",
+            )
+        if not value and not isinstance(root, _BOOLEAN):
             raise ClaimSyntaxError(
                 self.claim,
                 1,
@@ -418,6 +424,14 @@ def parse_claim(claim: str) -> Claim:
     if not isinstance(claim, str):
         raise ClaimSyntaxError(str(claim), 1, "a claim must be a string")
     return _Parser(claim).parse()
+
+
+def parse_measure(expression: str) -> Claim:
+    """Parse a value expression, such as a sweep's reducer
+    `first_step(test_acc >= 0.95) / first_step(train_acc >= 0.99)`."""
+    if not isinstance(expression, str):
+        raise ClaimSyntaxError(str(expression), 1, "a measure must be a string")
+    return _Parser(expression).parse(value=True)
 
 
 def validate_claim(claim: str, series_names: Iterable[str]) -> Claim:

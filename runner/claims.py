@@ -36,13 +36,14 @@ from runner.claim_syntax import (
     Node,
     Number,
     parse_claim,
+    parse_measure,
     validate_claim,
 )
 from runner.spec import ClaimResult, Series
 
 __all__ = [
     "COMPARISONS", "FUNCTIONS", "KEYWORDS", "Claim", "ClaimSyntaxError", "check_claim",
-    "check_claims", "parse_claim", "series_arrays", "validate_claim",
+    "check_claims", "measure", "parse_claim", "parse_measure", "series_arrays", "validate_claim",
 ]
 
 
@@ -281,3 +282,13 @@ def _check(claim: str | Claim, evaluator: _Evaluator) -> ClaimResult:
         return ClaimResult(claim=source, holds=False, detail=f"does not parse: {exc.message}")
     truth, parts, values = evaluator.truth(parsed.root)
     return ClaimResult(claim=source, holds=truth is True, detail="; ".join(parts), values=values)
+
+
+def measure(expression: str | Claim, metrics: Mapping[str, Any]) -> tuple[float | None, str]:
+    """The value of a measure on a run's series, and a sentence: `(value, "")`, or
+    `(None, why)` when it cannot be had (never reached, NaN, no such series)."""
+    parsed = expression if isinstance(expression, Claim) else parse_measure(expression)
+    value = _Evaluator(metrics).value(parsed.root)
+    if isinstance(value, Missing):
+        return None, value.reason
+    return (value, "") if math.isfinite(value) else (None, f"{parsed.source} = {_fmt(value)}")

@@ -255,3 +255,18 @@ def test_evaluation_never_raises_on_any_series(values):
         assert all(v is None or isinstance(v, float) for v in result.values)
         if result.holds:
             assert all(v is None or not math.isnan(v) for v in result.values)
+
+
+def test_a_measure_is_a_value_of_the_claim_language():
+    from runner.claims import measure, parse_measure
+
+    ratio = "first_step(test_acc >= 0.95) / first_step(train_acc >= 0.99)"
+    value, why = measure(ratio, METRICS)
+    assert why == "" and value == check_claim(f"{ratio} >= 0", METRICS).values[0]
+    assert measure("first_step(test_acc >= 2)", METRICS)[0] is None
+    assert "never reached" in measure("first_step(test_acc >= 2)", METRICS)[1]
+    with pytest.raises(ClaimSyntaxError, match="not a comparison"):
+        parse_measure("final(test_acc) >= 0.9")
+    with pytest.raises(ClaimSyntaxError) as error:
+        parse_measure("final(test_acc")
+    assert error.value.column == 15
