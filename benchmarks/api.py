@@ -16,7 +16,7 @@ as `tycho serve` runs it), with one persistent httpx client:
 
 The 10,000 observations are written straight into the database before the
 server starts (not 10,000 HTTP posts): by default as multi-row INSERTs of the
-rows `server.observations.create_observation` writes (each body validated as
+rows `server.observations.store.create_observation` writes (each body validated as
 `ObservationCreate` first; a few seconds), or with `--fill service` through
 `create_observation` itself in one session, committed in batches (~100/s on a
 busy 2-core machine: the ORM's per-row flushes). 20 authors, 8 phenomena
@@ -142,7 +142,7 @@ def small_body(rng: random.Random, i: int) -> tuple[dict, str]:
 def _service_fill(session, rng, authors, count: int, batch: int) -> int:
     """Through `create_observation`, one session, a commit every `batch`. Returns commits."""
     from runner.spec import ObservationCreate
-    from server.observations import create_observation
+    from server.observations.store import create_observation
 
     commits = 0
     for i in range(count):
@@ -179,7 +179,7 @@ def _bulk_fill(session, rng, authors, count: int, batch: int) -> int:
         Phenomenon,
         Run,
     )
-    from server.observations import ensure_recipe
+    from server.observations.store import ensure_recipe
 
     phenomenon_ids = dict(session.execute(select(Phenomenon.slug, Phenomenon.id)).all())
     recipe_ids = {slug: ensure_recipe(session=session, recipe=BuiltinRecipe(builtin=slug)).id
@@ -251,7 +251,7 @@ def fill(database_url: str, count: int, how: str = "bulk", batch: int = 1000) ->
 
     from server.db import make_engine
     from server.models import User
-    from server.seed import ensure_phenomena
+    from server.initial_data import ensure_phenomena
 
     rng = random.Random(20240601)
     engine = make_engine(database_url)
@@ -357,11 +357,11 @@ def run_backend(label: str, make_db, workdir: Path, args) -> list[list[object]]:
     database_url = make_db()
     seconds, commits = fill(database_url, args.observations, how=args.fill)
     how = ("multi-row INSERTs" if args.fill == "bulk"
-           else "server.observations.create_observation")
+           else "server.observations.store.create_observation")
     bench.note(f"filled in {seconds:.1f} s ({args.observations / seconds:,.0f} observations/s, "
                f"{commits} commits, {how})")
 
-    from server.users import create_user_with_token
+    from server.users.accounts import create_user_with_token
 
     token = create_user_with_token(database_url, handle="bencher")
     rows: list[list[object]] = []

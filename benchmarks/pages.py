@@ -53,8 +53,8 @@ from server.models import (
     Run,
     User,
 )
-from server.observations import create_observation, ensure_recipe, store_run
-from server.seed import ensure_phenomena
+from server.observations.store import create_observation, ensure_recipe, store_run
+from server.initial_data import ensure_phenomena
 from server.settings import Settings
 
 USERS = 200

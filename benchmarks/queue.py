@@ -171,7 +171,7 @@ def check_once(database_url: str, jobs: dict[int, str], workers: list[NoOpWorker
 
 
 def queue_backend(label: str, make_db, workdir: Path, args) -> list[list[object]]:
-    from server.users import create_user_with_token, issue_token_for
+    from server.users.accounts import create_user_with_token, issue_token_for
 
     bench.banner(f"{label}: queue throughput, {args.jobs} no-op jobs per run")
     database_url = make_db()
@@ -251,7 +251,7 @@ def local_double_descent() -> tuple[dict, float, float]:
 
 
 def end_to_end(label: str, make_db, workdir: Path, args) -> list[list[object]]:
-    from server.users import create_user_with_token, issue_token_for
+    from server.users.accounts import create_user_with_token, issue_token_for
 
     bench.banner(f"{label}: end to end, double-descent with 1 + 4 seeds through `tycho worker`")
     bench.note("one local run first, to get the metrics to post ...")

@@ -93,7 +93,7 @@ def user_create(
 
     Example: tycho user create alice --name "Alice Liddell"
     """
-    from server.users import create_user_with_token
+    from server.users.accounts import create_user_with_token
 
     try:
         token = create_user_with_token(database_url(db), handle=handle, display_name=name,
@@ -113,7 +113,7 @@ def user_token(
 
     Example: tycho user token alice --scope worker
     """
-    from server.users import issue_token_for
+    from server.users.accounts import issue_token_for
 
     try:
         print(issue_token_for(database_url(db), handle=handle, scope=scope))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
@@ -61,3 +62,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except Exception:
             session.rollback()
             raise
+
+
+def aware(moment: datetime) -> datetime:
+    """Stored times are UTC; SQLite may hand them back without a zone."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

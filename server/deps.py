@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlmodel import Session
 
-from server.auth import authenticate
 from server.db import session_scope
 from server.models import TokenScope, User
 from server.settings import Settings
+from server.users.tokens import authenticate
 
 SESSION_COOKIE = "tycho_token"
 

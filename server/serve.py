@@ -17,12 +17,12 @@ import uvicorn
 from sqlmodel import Session, select
 
 from server.app import create_app
-from server.auth import issue_token
 from server.db import upgrade_database
+from server.initial_data import seed_canonical
 from server.models import ApiToken, TokenScope, utcnow
-from server.seed import seed_canonical
 from server.settings import Settings
-from server.users import ensure_user
+from server.users.accounts import ensure_user
+from server.users.tokens import issue_token
 
 LOCAL_WORKER = "local-worker"
 LOCAL_WORKER_LABEL = "tycho serve local worker"

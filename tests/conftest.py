@@ -167,12 +167,12 @@ class LiveServer:
         raise RuntimeError(f"tycho serve did not start: {open(log_path).read()[-2000:]}")
 
     def user_token(self, handle: str) -> str:
-        from server.users import create_user_with_token
+        from server.users.accounts import create_user_with_token
 
         return create_user_with_token(self.database_url, handle=handle)
 
     def worker_token(self, handle: str = "worker") -> str:
-        from server.users import create_user_with_token, issue_token_for
+        from server.users.accounts import create_user_with_token, issue_token_for
 
         create_user_with_token(self.database_url, handle=handle)
         return issue_token_for(self.database_url, handle=handle, scope="worker")

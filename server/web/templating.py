@@ -11,9 +11,10 @@ from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
 from runner.spec import Verdict
+from server.errors import invalid
+from server.users.signin import csrf_token, signed_in_user
 from server.web.assets import code_css_url, plotly_url, static_url
 from server.web.markup import render_markdown
-from server.web.session import csrf_token, signed_in_user
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -61,3 +62,12 @@ def render_page(
     viewer = signed_in_user(session=session, request=request) if session is not None else None
     context.update(viewer=viewer, csrf_token=csrf_token(request) if viewer else "")
     return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def page_cursor(value: str | None) -> int | None:
+    """The cursor of a page's query string (`?cursor=123`), None on the first page."""
+    if value is None or value == "":
+        return None
+    if not value.isdigit():
+        raise invalid(f"cursor: {value!r} is not a cursor from a previous page")
+    return int(value)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pylatexenc.latex2text import LatexNodes2Text  # bibtexparser's own LaTeX decoder
 from sqlalchemy import text
 
-from server.cite_formats import latex_escape, yaml_quote
+from server.citations.formats import latex_escape, yaml_quote
 from server.db import make_engine
 from tests.conftest import observation_body, register
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from runner.spec import Relation
 from server.db import make_engine
-from server.users import create_user_with_token
+from server.users.accounts import create_user_with_token
 from tests.conftest import observation_body, register
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -164,7 +164,7 @@ def test_writes_need_a_valid_token(client, settings):
 
 
 def test_worker_token_cannot_post(client, settings):
-    from server.users import create_user_with_token, issue_token_for
+    from server.users.accounts import create_user_with_token, issue_token_for
 
     create_user_with_token(settings.resolved_database_url(), handle="w1")
     token = issue_token_for(settings.resolved_database_url(), handle="w1", scope="worker")
@@ -202,7 +202,7 @@ def test_unknown_observation_is_404_with_a_hint(client):
 
 
 def test_admin_withdraws_and_lists_drop_it(client, alice, settings):
-    from server.users import create_user_with_token
+    from server.users.accounts import create_user_with_token
 
     client.post("/api/v1/observations", json=observation_body(), headers=alice)
     admin = create_user_with_token(settings.resolved_database_url(), handle="root", admin=True)
@@ -248,7 +248,7 @@ def test_text_search_treats_wildcards_as_text(client, alice):
 
 
 def test_withdrawing_cancels_the_pending_verification(client, alice, settings):
-    from server.users import create_user_with_token
+    from server.users.accounts import create_user_with_token
 
     client.post("/api/v1/observations", json=observation_body(), headers=alice)
     admin = create_user_with_token(settings.resolved_database_url(), handle="root", admin=True)

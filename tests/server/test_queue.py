@@ -10,8 +10,8 @@ from runner.spec import JobComplete, RunResult, Verdict
 from server.db import make_engine
 from server.models import utcnow
 from runner.spec import verification_seeds
-from server.queue import RetryPolicy
-from server.users import create_user_with_token, issue_token_for
+from server.verification.queue import RetryPolicy
+from server.users.accounts import create_user_with_token, issue_token_for
 from tests.conftest import observation_body
 
 
@@ -172,7 +172,7 @@ def test_concurrent_claimers_of_a_lapsed_job_lease_it_once(client, alice, settin
 
     from sqlmodel import Session
 
-    from server.queue import claim_job
+    from server.verification.queue import claim_job
 
     client.post("/api/v1/observations", json=observation_body(), headers=alice)
     worker = worker_headers(settings)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from runner.spec import ClaimResult, JobComplete, RunResult, Verdict
-from server.users import create_user_with_token, issue_token_for
+from server.users.accounts import create_user_with_token, issue_token_for
 
 pytestmark = pytest.mark.browser
 

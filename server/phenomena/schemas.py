@@ -1,0 +1,19 @@
+"""Phenomena as the API takes and gives them."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class PhenomenonCreate(BaseModel):
+    slug: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=20_000)
+
+
+class PhenomenonPublic(BaseModel):
+    slug: str
+    name: str
+    description: str
+    observations: int = 0
+    verified: int = 0
