@@ -230,7 +230,7 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """`python -m runner.cli serve --no-worker` in a subprocess (as tests/conftest.py does)."""
+    """`python -m tycho.cli serve --no-worker` in a subprocess (as tests/conftest.py does)."""
 
     def __init__(self, database_url: str, workdir: Path, env: dict[str, str] | None = None,
                  label: str = "server", source_dir: Path | None = None) -> None:
@@ -249,7 +249,7 @@ class LiveServer:
         # With `python -m`, the cwd comes first on the server's path: `source_dir`
         # (another checkout, e.g. one with a fix applied) serves its own code.
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "runner.cli", "serve", "--no-worker", "--port",
+            [sys.executable, "-m", "tycho.cli", "serve", "--no-worker", "--port",
              str(self.port)], env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
             cwd=source_dir or REPO)
         deadline = time.monotonic() + 90

@@ -1,6 +1,6 @@
 """API latency of a real Tycho server over loopback, on SQLite and on Postgres.
 
-What is measured, per backend, against `python -m runner.cli serve --no-worker`
+What is measured, per backend, against `python -m tycho.cli serve --no-worker`
 started as a subprocess on a fresh, migrated database (one uvicorn process,
 as `tycho serve` runs it), with one persistent httpx client:
 

@@ -1,7 +1,7 @@
 """The verification queue's own overhead, and the end-to-end time of one verification.
 
 1. Queue throughput (SQLite, and Postgres when a URL is given). A real server
-   (`python -m runner.cli serve --no-worker`, subprocess, fresh migrated
+   (`python -m tycho.cli serve --no-worker`, subprocess, fresh migrated
    database, TYCHO_VERIFY_SEEDS=0) gets N observations posted over HTTP (each
    queues one job); then 1, 2 and 4 worker threads, each with its own
    `runner.client.Client`, loop claim -> complete as fast as they can. A
@@ -14,7 +14,7 @@
    run). The worker threads share the 2 CPUs with the server.
 
 2. End to end. A server with the default TYCHO_VERIFY_SEEDS=4 and a real
-   `python -m runner.cli worker` process (started first, idle and polling, as
+   `python -m tycho.cli worker` process (started first, idle and polling, as
    a deployed worker is). The built-in `double-descent` is run once locally
    (in the sandbox, default config, seed 0) to get its metrics, then posted
    with its default claims; the clock runs from the POST to the verdict
@@ -270,7 +270,7 @@ def end_to_end(label: str, make_db, workdir: Path, args) -> list[list[object]]:
         worker_log = stack.enter_context(open(workdir / f"{label}-e2e-worker.log", "w"))
         env = {**os.environ, "TYCHO_SERVER": server.url, "TYCHO_TOKEN": worker_token}
         worker = subprocess.Popen(
-            [sys.executable, "-m", "runner.cli", "worker", "--worker-id", "bench-e2e"],
+            [sys.executable, "-m", "tycho.cli", "worker", "--worker-id", "bench-e2e"],
             env=env, stdout=worker_log, stderr=subprocess.STDOUT, cwd=bench.REPO,
             start_new_session=True)  # its own group: stopping it stops its sandboxes too
         try:

@@ -23,7 +23,7 @@ from server.users import api as users_api
 from server.users import pages as user_pages
 from server.users.accounts import ensure_worker_token
 from server.verification import api as verification_api
-from server.web import assets
+from server.web import static
 from server.web.error_pages import install_error_pages
 
 # The REST API under /api/v1 (JSON; OpenAPI at /docs), one router per domain.
@@ -31,7 +31,7 @@ API_ROUTERS = (users_api, phenomena_api, observations_api, community_api, citati
                verification_api)
 # The pages. The vendor routes (/static/vendor/...) come before the /static mount that
 # would otherwise swallow them: Starlette tries routes in the order they were added.
-PAGE_ROUTERS = (assets, phenomenon_pages, observation_pages, user_pages)
+PAGE_ROUTERS = (static, phenomenon_pages, observation_pages, user_pages)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(feeds.router)
     for module in PAGE_ROUTERS:
         app.include_router(module.router)
-    app.mount("/static", assets.VersionedStaticFiles(directory=assets.STATIC_DIR), name="static")
+    app.mount("/static", static.static_files(), name="static")
     install_error_pages(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -151,7 +151,7 @@ class LiveServer:
                     "TYCHO_SEED_CANONICAL": "false", **env}
         self.log = open(log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "runner.cli", "serve", "--no-worker", "--port",
+            [sys.executable, "-m", "tycho.cli", "serve", "--no-worker", "--port",
              str(self.port)], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

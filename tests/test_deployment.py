@@ -33,7 +33,7 @@ def test_every_command_in_compose_is_a_real_tycho_command():
         command = COMPOSE["services"][name]["command"]
         assert command[0] == "tycho"
         options = [word for word in command[2:] if word.startswith("--")]
-        help_text = subprocess.run([sys.executable, "-m", "runner.cli", command[1], "--help"],
+        help_text = subprocess.run([sys.executable, "-m", "tycho.cli", command[1], "--help"],
                                    capture_output=True, text=True, env={"COLUMNS": "200",
                                                                         "PATH": "/usr/bin:/bin"})
         assert help_text.returncode == 0, help_text.stderr

@@ -11,7 +11,7 @@ from tests.conftest import TINY_RECIPE
 
 
 def tycho(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "runner.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "tycho.cli", *args], capture_output=True,
                           text=True, env={**os.environ, "COLUMNS": "200", **(env or {})},
                           cwd=cwd, timeout=300)
 

@@ -15,7 +15,7 @@ from tests.conftest import free_port
 
 
 def tycho(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "runner.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "tycho.cli", *args], capture_output=True,
                           text=True, env=env, timeout=300)
 
 
@@ -26,7 +26,7 @@ def test_serve_verifies_a_posted_builtin_observation_by_itself(tmp_path):
            "COLUMNS": "200"}
     env.pop("TYCHO_DATABASE_URL", None)
     server = subprocess.Popen(
-        [sys.executable, "-m", "runner.cli", "serve", "--db", str(database), "--port", str(port)],
+        [sys.executable, "-m", "tycho.cli", "serve", "--db", str(database), "--port", str(port)],
         env=env, stdout=open(tmp_path / "serve.log", "w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

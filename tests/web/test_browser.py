@@ -87,7 +87,7 @@ def registry(tmp_path_factory):
     # Output to a file, not a pipe: a pipe nobody reads fills up and blocks the server.
     with log.open("wb") as output:
         server = subprocess.Popen(
-            [sys.executable, "-m", "runner.cli", "serve", "--no-worker", "--db", str(db),
+            [sys.executable, "-m", "tycho.cli", "serve", "--no-worker", "--db", str(db),
              "--port", str(port)],
             cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
         )

@@ -1,49 +1,30 @@
-"""The registry operator's commands: `tycho serve`, `worker`, `db` and `user`.
+"""The registry operator's commands: `tycho serve`, `tycho db ...` and `tycho user ...`.
 
-They import the server (or the worker) only when they run, so a laptop that
-only re-runs observations loads no database or web framework.
+They import the rest of the server only when they run, so that `tycho run` or
+`tycho rerun` on a laptop loads no database or web framework (tycho.cli puts
+these beside the runner's commands on the one `tycho` command).
 """
 
 from __future__ import annotations
 
-import logging
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from runner.cli_common import DbOpt, ServerOpt, console, database_url, fail
-from runner.client import Client, TychoError, default_server
+from runner.cli_common import console, fail
+
+DbOpt = Annotated[Optional[Path], typer.Option("--db", help="SQLite file to use instead of "
+                                               "TYCHO_DATABASE_URL / the default data dir.")]
 
 
-def worker(
-    server: ServerOpt = default_server(),
-    token: Annotated[Optional[str], typer.Option(
-        "--token", envvar="TYCHO_TOKEN", help="A worker-scoped token.")] = None,
-    once: Annotated[bool, typer.Option(help="Do at most one job, then exit.")] = False,
-    concurrency: Annotated[int, typer.Option(help="Jobs at once (each runs its seeds in turn).")] = 1,
-    threads: Annotated[Optional[int], typer.Option(
-        help="torch threads per run (default: as many as each author used).")] = None,
-    worker_id: Annotated[Optional[str], typer.Option(help="Name in the registry's records.")] = None,
-) -> None:
-    """Verify observations: claim jobs from a registry, re-run them, report verdicts.
+def database_url(db: Path | None) -> str:
+    """The database a command works on: --db FILE, else the settings' (TYCHO_DATABASE_URL)."""
+    from server.settings import get_settings
 
-    Needs a worker token (tycho user token HANDLE --scope worker). SIGTERM
-    hands the current job back.
-
-    Example: TYCHO_TOKEN=tyc_... tycho worker --server https://tycho.example.org
-    """
-    from runner.worker import run_workers
-
-    if not token:
-        fail("a worker token is needed (--token or TYCHO_TOKEN)")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not every heartbeat request
-    try:
-        done = run_workers(lambda: Client(server=server, token=token), concurrency=concurrency,
-                           once=once, threads=threads, worker_id=worker_id)
-    except TychoError as exc:
-        fail(f"{exc} — is this a worker token for {server}?", code=1)
-    logging.getLogger("tycho.worker").info("stopped after %d job(s)", done)
+    if db is not None:
+        return f"sqlite:///{db.resolve()}"
+    return get_settings().resolved_database_url()
 
 
 def serve(
@@ -123,7 +104,6 @@ def user_token(
 
 def register(app: typer.Typer) -> None:
     """Add these commands to the `tycho` app."""
-    app.command()(worker)
     app.command()(serve)
     db_app = typer.Typer(help="The server's database: migrate it, show its revision.")
     db_app.command("upgrade")(db_upgrade)
