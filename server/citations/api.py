@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import PlainTextResponse
 
 from server.citations.formats import FORMATS, check_format, render_citation
 from server.citations.works import cite_chain, cite_version
@@ -16,7 +17,14 @@ from server.observations.queries import find_version
 router = APIRouter(tags=["community"])
 
 
-@router.get("/observations/{ref}/cite", response_class=Response)
+@router.get(
+    "/observations/{ref}/cite",
+    response_model=str,
+    response_class=PlainTextResponse,
+    responses={200: {"description": "the citation as text, in the format asked for",
+                     "content": {media_type: {"schema": {"type": "string"}}
+                                 for media_type, _, _ in FORMATS.values()}}},
+)
 def cite(
     ref: str,
     session: SessionDep,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlmodel import select
 
 from server.community.comments import (
     comment_public,
+    comment_revisions,
     comment_thread,
     create_comment,
     delete_comment,
@@ -17,16 +17,25 @@ from server.community.comments import (
 )
 from server.community.graph import MAX_DEPTH, find_neighbourhood, graph_public
 from server.community.links import create_links, links_of, links_public
-from server.community.schemas import CommentCreate, CommentEdit, Graph, LinkCreate
+from server.community.schemas import (
+    CommentCreate,
+    CommentEdit,
+    CommentPublic,
+    CommentRevisionPublic,
+    Graph,
+    LinkCreate,
+    LinkPublic,
+    LinksOf,
+)
 from server.deps import CurrentUser, SessionDep, SettingsDep
-from server.models import CommentRevision, User
 from server.observations.queries import find_version
 
 router = APIRouter(tags=["community"])
 
 
-@router.post("/observations/{ref}/links", status_code=201)
-def post_link(ref: str, body: LinkCreate, session: SessionDep, user: CurrentUser) -> list[dict]:
+@router.post("/observations/{ref}/links", status_code=201, response_model=list[LinkPublic])
+def post_link(ref: str, body: LinkCreate, session: SessionDep,
+              user: CurrentUser) -> list[LinkPublic]:
     """Link this version to another (or several, for `unifies`), a phenomenon or a paper."""
     _, version = find_version(session=session, ref=ref)
     rows = create_links(session=session, source=version, author=user, body=body)
@@ -34,15 +43,16 @@ def post_link(ref: str, body: LinkCreate, session: SessionDep, user: CurrentUser
     return links_public(session=session, links=rows)
 
 
-@router.get("/observations/{ref}/links")
-def get_links(ref: str, session: SessionDep) -> dict:
+@router.get("/observations/{ref}/links", response_model=LinksOf)
+def get_links(ref: str, session: SessionDep) -> LinksOf:
     """Links out of and into the observation, each naming the versions it joins."""
     observation, _ = find_version(session=session, ref=ref)
     return links_of(session=session, observation=observation)
 
 
-@router.post("/observations/{ref}/comments", status_code=201)
-def post_comment(ref: str, body: CommentCreate, session: SessionDep, user: CurrentUser) -> dict:
+@router.post("/observations/{ref}/comments", status_code=201, response_model=CommentPublic)
+def post_comment(ref: str, body: CommentCreate, session: SessionDep,
+                 user: CurrentUser) -> CommentPublic:
     """Comment (Markdown) on a version; reply with `parent`; anchor on a curve: `series`, `x`."""
     observation, version = find_version(session=session, ref=ref)
     comment = create_comment(
@@ -52,17 +62,17 @@ def post_comment(ref: str, body: CommentCreate, session: SessionDep, user: Curre
     return comment_public(comment, {user.id: user})
 
 
-@router.get("/observations/{ref}/comments")
-def get_comments(ref: str, session: SessionDep) -> list[dict]:
+@router.get("/observations/{ref}/comments", response_model=list[CommentPublic])
+def get_comments(ref: str, session: SessionDep) -> list[CommentPublic]:
     """The comment thread, replies nested under their parents."""
     observation, _ = find_version(session=session, ref=ref)
     return comment_thread(session=session, observation=observation)
 
 
-@router.patch("/comments/{comment_id}")
+@router.patch("/comments/{comment_id}", response_model=CommentPublic)
 def patch_comment(
     comment_id: int, body: CommentEdit, session: SessionDep, user: CurrentUser
-) -> dict:
+) -> CommentPublic:
     """Edit your comment; the earlier text is kept in its history."""
     comment = find_comment(session=session, comment_id=comment_id)
     edit_comment(session=session, comment=comment, user=user, body=body.body)
@@ -70,8 +80,8 @@ def patch_comment(
     return comment_public(comment, {user.id: user})
 
 
-@router.delete("/comments/{comment_id}")
-def remove_comment(comment_id: int, session: SessionDep, user: CurrentUser) -> dict:
+@router.delete("/comments/{comment_id}", response_model=CommentPublic)
+def remove_comment(comment_id: int, session: SessionDep, user: CurrentUser) -> CommentPublic:
     """Delete a comment (author or admin), leaving a tombstone in the thread."""
     comment = find_comment(session=session, comment_id=comment_id)
     delete_comment(session=session, comment=comment, user=user)
@@ -79,19 +89,11 @@ def remove_comment(comment_id: int, session: SessionDep, user: CurrentUser) -> d
     return comment_public(comment, {user.id: user})
 
 
-@router.get("/comments/{comment_id}/history")
-def comment_history(comment_id: int, session: SessionDep) -> list[dict]:
+@router.get("/comments/{comment_id}/history", response_model=list[CommentRevisionPublic])
+def comment_history(comment_id: int, session: SessionDep) -> list[CommentRevisionPublic]:
     """Earlier bodies of an edited comment, oldest first."""
     comment = find_comment(session=session, comment_id=comment_id)
-    if comment.deleted_at is not None:
-        return []
-    rows = session.exec(
-        select(CommentRevision)
-        .where(CommentRevision.comment_id == comment.id)
-        .order_by(CommentRevision.id)
-    ).all()
-    author = session.get(User, comment.author_id)
-    return [{"body": r.body, "created_at": r.created_at, "author": author.handle} for r in rows]
+    return comment_revisions(session=session, comment=comment)
 
 
 @router.get("/observations/{ref}/graph", response_model=Graph)

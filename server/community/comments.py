@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlmodel import Session, select
 
-from server.community.schemas import CommentCreate
+from server.community.schemas import (
+    CommentCreate,
+    CommentPublic,
+    CommentRevisionPublic,
+    UserComment,
+)
 from server.errors import Problem, invalid, not_found
 from server.models import (
     Comment,
@@ -93,24 +96,21 @@ def delete_comment(*, session: Session, comment: Comment, user: User) -> Comment
     return comment
 
 
-def comment_public(comment: Comment, authors: dict[int, User]) -> dict[str, Any]:
+def comment_public(comment: Comment, authors: dict[int, User]) -> CommentPublic:
+    """A comment as the API shows it (a deleted one with no author or body), no replies yet."""
     deleted = comment.deleted_at is not None
-    return {
-        "id": comment.id,
-        "observation": format_ref(comment.observation_id, comment.version),
-        "author": None if deleted else authors[comment.author_id].handle,
-        "body": "" if deleted else comment.body,
-        "deleted": deleted,
-        "parent": comment.parent_id,
-        "series": comment.series,
-        "x": comment.x,
-        "created_at": comment.created_at,
-        "edited_at": comment.edited_at,
-        "replies": [],
-    }
+    return CommentPublic.of(
+        comment,
+        observation=format_ref(comment.observation_id, comment.version),
+        author=None if deleted else authors[comment.author_id].handle,
+        body="" if deleted else comment.body,
+        deleted=deleted,
+        parent=comment.parent_id,
+        replies=[],
+    )
 
 
-def comment_thread(*, session: Session, observation: Observation) -> list[dict[str, Any]]:
+def comment_thread(*, session: Session, observation: Observation) -> list[CommentPublic]:
     """Comments as a tree (replies nested), oldest first."""
     rows = session.exec(
         select(Comment).where(Comment.observation_id == observation.id).order_by(Comment.id)
@@ -121,13 +121,26 @@ def comment_thread(*, session: Session, observation: Observation) -> list[dict[s
     for comment in rows:
         node = nodes[comment.id]
         if comment.parent_id and comment.parent_id in nodes:
-            nodes[comment.parent_id]["replies"].append(node)
+            nodes[comment.parent_id].replies.append(node)
         else:
             roots.append(node)
     return roots
 
 
-def comments_by(*, session: Session, user: User, limit: int) -> list[dict[str, Any]]:
+def comment_revisions(*, session: Session, comment: Comment) -> list[CommentRevisionPublic]:
+    """Earlier bodies of an edited comment, oldest first (none once it is deleted)."""
+    if comment.deleted_at is not None:
+        return []
+    rows = session.exec(
+        select(CommentRevision)
+        .where(CommentRevision.comment_id == comment.id)
+        .order_by(CommentRevision.id)
+    ).all()
+    author = session.get(User, comment.author_id)
+    return [CommentRevisionPublic.of(row, author=author.handle) for row in rows]
+
+
+def comments_by(*, session: Session, user: User, limit: int) -> list[UserComment]:
     """The user's comments (not deleted), newest first, with the observation they are on."""
     rows = session.exec(
         select(Comment, ObservationVersion.title)
@@ -137,13 +150,6 @@ def comments_by(*, session: Session, user: User, limit: int) -> list[dict[str, A
         .order_by(Comment.id.desc())
         .limit(limit)
     ).all()
-    return [
-        {
-            "id": comment.id,
-            "observation": format_ref(comment.observation_id, comment.version),
-            "title": title,
-            "body": comment.body,
-            "created_at": comment.created_at,
-        }
-        for comment, title in rows
-    ]
+    return [UserComment.of(comment, observation=format_ref(comment.observation_id, comment.version),
+                           title=title)
+            for comment, title in rows]

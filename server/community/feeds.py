@@ -59,15 +59,15 @@ def atom_feed(*, feed_url: str, page_url: str, title: str, subtitle: str,
     return feed.atom_str(pretty=True)
 
 
-def _atom(body: bytes) -> Response:
-    return Response(body, media_type=ATOM)
+class AtomResponse(Response):
+    media_type = ATOM
 
 
-@router.get("/feeds/observations.atom", response_class=Response)
-def registry_feed(session: SessionDep, settings: SettingsDep) -> Response:
+@router.get("/feeds/observations.atom", response_class=AtomResponse, response_model=str)
+def registry_feed(session: SessionDep, settings: SettingsDep) -> AtomResponse:
     """New observations (and new versions) in the whole registry."""
     base = settings.public_url.rstrip("/")
-    return _atom(atom_feed(
+    return AtomResponse(atom_feed(
         feed_url=f"{base}/feeds/observations.atom",
         page_url=f"{base}/observations",
         title="Tycho: new observations",
@@ -76,14 +76,14 @@ def registry_feed(session: SessionDep, settings: SettingsDep) -> Response:
     ))
 
 
-@router.get("/feeds/phenomena/{slug}.atom", response_class=Response)
-def phenomenon_feed(slug: str, session: SessionDep, settings: SettingsDep) -> Response:
+@router.get("/feeds/phenomena/{slug}.atom", response_class=AtomResponse, response_model=str)
+def phenomenon_feed(slug: str, session: SessionDep, settings: SettingsDep) -> AtomResponse:
     """New observations filed under one phenomenon."""
     phenomenon = session.exec(select(Phenomenon).where(Phenomenon.slug == slug)).first()
     if phenomenon is None:
         raise not_found("Phenomenon", f"there is no phenomenon {slug!r}; see /api/v1/phenomena")
     base = settings.public_url.rstrip("/")
-    return _atom(atom_feed(
+    return AtomResponse(atom_feed(
         feed_url=f"{base}/feeds/phenomena/{slug}.atom",
         page_url=f"{base}/phenomena/{slug}",
         title=f"Tycho: new observations of {phenomenon.name}",
@@ -92,13 +92,13 @@ def phenomenon_feed(slug: str, session: SessionDep, settings: SettingsDep) -> Re
     ))
 
 
-@router.get("/feeds/observations/{ref}.atom", response_class=Response)
-def observation_feed(ref: str, session: SessionDep, settings: SettingsDep) -> Response:
+@router.get("/feeds/observations/{ref}.atom", response_class=AtomResponse, response_model=str)
+def observation_feed(ref: str, session: SessionDep, settings: SettingsDep) -> AtomResponse:
     """New links, comments and versions of one observation."""
     observation, _ = find_version(session=session, ref=ref)
     base = settings.public_url.rstrip("/")
     number = format_ref(observation.id)
-    return _atom(atom_feed(
+    return AtomResponse(atom_feed(
         feed_url=f"{base}/feeds/observations/{number}.atom",
         page_url=f"{base}/{number}",
         title=f"Tycho: activity on {number}",

@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from typing import Any
-
 from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from runner.spec import Relation
-from server.community.schemas import LinkCreate
+from server.community.schemas import (
+    ExternalEnd,
+    LinkCreate,
+    LinkEnd,
+    LinkPublic,
+    LinksOf,
+    ObservationEnd,
+    PhenomenonEnd,
+    Reproductions,
+)
 from server.errors import Problem, invalid
 from server.models import (
     Link,
@@ -110,58 +117,44 @@ def create_links(
     return rows
 
 
-def _version_refs(session: Session, version_ids: set[int]) -> dict[int, tuple[str, str, int]]:
-    """version id -> (T-nvk, title, observation id)."""
+def _version_ends(session: Session, version_ids: set[int]) -> dict[int, ObservationEnd]:
+    """version id -> that version as the end of a link (T-nvk and its title)."""
     if not version_ids:
         return {}
     rows = session.exec(
         select(ObservationVersion).where(ObservationVersion.id.in_(version_ids))
     ).all()
-    return {
-        v.id: (format_ref(v.observation_id, v.version), v.title, v.observation_id) for v in rows
-    }
+    return {v.id: ObservationEnd(id=format_ref(v.observation_id, v.version), title=v.title)
+            for v in rows}
 
 
-def links_public(*, session: Session, links: list[Link]) -> list[dict[str, Any]]:
-    version_ids = {l.source_version_id for l in links} | {
+def links_public(*, session: Session, links: list[Link]) -> list[LinkPublic]:
+    """The links as the API shows them, with three queries in all."""
+    ends = _version_ends(session, {l.source_version_id for l in links} | {
         l.target_version_id for l in links if l.target_version_id
-    }
-    refs = _version_refs(session, version_ids)
-    phenomena = {
-        p.id: p.slug
-        for p in session.exec(
-            select(Phenomenon).where(
-                Phenomenon.id.in_({l.target_phenomenon_id for l in links if l.target_phenomenon_id})
-            )
-        ).all()
-    } if any(l.target_phenomenon_id for l in links) else {}
+    })
+    phenomenon_ids = {l.target_phenomenon_id for l in links if l.target_phenomenon_id}
+    slugs = dict(session.exec(
+        select(Phenomenon.id, Phenomenon.slug).where(Phenomenon.id.in_(phenomenon_ids))
+    ).all()) if phenomenon_ids else {}
     authors = users_by_id(session=session, ids={l.author_id for l in links})
-    result = []
-    for link in links:
-        if link.target_version_id:
-            ref, title, _ = refs[link.target_version_id]
-            target = {"kind": "observation", "id": ref, "title": title}
-        elif link.target_phenomenon_id:
-            target = {"kind": "phenomenon", "slug": phenomena[link.target_phenomenon_id]}
-        else:
-            _, url = normalise_external(link.target_external)
-            target = {"kind": "external", "ref": link.target_external, "url": url}
-        source_ref, source_title, _ = refs[link.source_version_id]
-        result.append(
-            {
-                "id": link.id,
-                "source": {"kind": "observation", "id": source_ref, "title": source_title},
-                "relation": link.relation,
-                "target": target,
-                "note": link.note,
-                "author": authors[link.author_id].handle,
-                "created_at": link.created_at,
-            }
-        )
-    return result
+    return [
+        LinkPublic.of(link, source=ends[link.source_version_id], target=_target(link, ends, slugs),
+                      author=authors[link.author_id].handle)
+        for link in links
+    ]
 
 
-def links_of(*, session: Session, observation: Observation) -> dict[str, list[dict[str, Any]]]:
+def _target(link: Link, ends: dict[int, ObservationEnd], slugs: dict[int, str]) -> LinkEnd:
+    if link.target_version_id:
+        return ends[link.target_version_id]
+    if link.target_phenomenon_id:
+        return PhenomenonEnd(slug=slugs[link.target_phenomenon_id])
+    _, url = normalise_external(link.target_external)
+    return ExternalEnd(ref=link.target_external, url=url)
+
+
+def links_of(*, session: Session, observation: Observation) -> LinksOf:
     """Links out of and into any version of an observation."""
     version_ids = session.exec(
         select(ObservationVersion.id).where(ObservationVersion.observation_id == observation.id)
@@ -176,13 +169,11 @@ def links_of(*, session: Session, observation: Observation) -> dict[str, list[di
     ours = set(version_ids)
     outgoing = [l for l in rows if l.source_version_id in ours]
     incoming = [l for l in rows if l.source_version_id not in ours]
-    return {
-        "outgoing": links_public(session=session, links=outgoing),
-        "incoming": links_public(session=session, links=incoming),
-    }
+    return LinksOf(outgoing=links_public(session=session, links=outgoing),
+                   incoming=links_public(session=session, links=incoming))
 
 
-def reproduction_counts(*, session: Session, observation: Observation) -> dict[str, int]:
+def reproduction_counts(*, session: Session, observation: Observation) -> Reproductions:
     """Independent reproductions and failures: distinct users other than the author."""
     version_ids = session.exec(
         select(ObservationVersion.id).where(ObservationVersion.observation_id == observation.id)
@@ -197,10 +188,8 @@ def reproduction_counts(*, session: Session, observation: Observation) -> dict[s
     for relation, author_id in rows:
         if author_id != observation.author_id:
             users[relation].add(author_id)
-    return {
-        "reproduced_by": len(users[Relation.reproduces.value]),
-        "failed_by": len(users[Relation.fails_to_reproduce.value]),
-    }
+    return Reproductions(reproduced_by=len(users[Relation.reproduces.value]),
+                         failed_by=len(users[Relation.fails_to_reproduce.value]))
 
 
 # --- what the pages list ------------------------------------------------------
@@ -208,7 +197,7 @@ def reproduction_counts(*, session: Session, observation: Observation) -> dict[s
 
 def links_within_phenomenon(
     *, session: Session, phenomenon_id: int, limit: int
-) -> list[dict[str, Any]]:
+) -> list[LinkPublic]:
     """The newest links whose source and target are both filed under the phenomenon."""
     source = aliased(ObservationPhenomenon)
     target = aliased(ObservationPhenomenon)
@@ -223,7 +212,7 @@ def links_within_phenomenon(
     return links_public(session=session, links=list(rows))
 
 
-def reproductions_by(*, session: Session, user: User, limit: int) -> list[dict[str, Any]]:
+def reproductions_by(*, session: Session, user: User, limit: int) -> list[LinkPublic]:
     """Links `reproduces` / `fails-to-reproduce` out of the user's own observations."""
     rows = session.exec(
         select(Link)
@@ -236,7 +225,7 @@ def reproductions_by(*, session: Session, user: User, limit: int) -> list[dict[s
     return links_public(session=session, links=list(rows))
 
 
-def links_by(*, session: Session, user: User, limit: int) -> list[dict[str, Any]]:
+def links_by(*, session: Session, user: User, limit: int) -> list[LinkPublic]:
     """The other links the user made (extends, explains, unifies, ...), newest first."""
     rows = session.exec(
         select(Link)
@@ -247,10 +236,10 @@ def links_by(*, session: Session, user: User, limit: int) -> list[dict[str, Any]
     return links_public(session=session, links=list(rows))
 
 
-def group_by_relation(links: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def group_by_relation(links: list[LinkPublic]) -> dict[str, list[LinkPublic]]:
     """Links grouped by relation, in the order of the relation vocabulary."""
     order = {relation.value: i for i, relation in enumerate(Relation)}
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for link in sorted(links, key=lambda l: order.get(l["relation"], len(order))):
-        grouped.setdefault(link["relation"], []).append(link)
+    grouped: dict[str, list[LinkPublic]] = {}
+    for link in sorted(links, key=lambda l: order.get(l.relation, len(order))):
+        grouped.setdefault(link.relation, []).append(link)
     return grouped

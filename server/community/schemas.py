@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from runner.spec import Relation
+from runner.spec import Relation, Verdict
+from server.public import Record
+
+# --- what the API takes -----------------------------------------------------------
 
 
 class LinkCreate(BaseModel):
@@ -32,11 +36,105 @@ class CommentEdit(BaseModel):
     body: str = Field(min_length=1)
 
 
-class GraphNode(BaseModel):
+# --- links ------------------------------------------------------------------------
+
+
+class ObservationEnd(Record):
+    """An observation version at one end of a link."""
+
+    kind: Literal["observation"] = "observation"
+    id: str  # T-7v2
+    title: str
+
+
+class PhenomenonEnd(Record):
+    kind: Literal["phenomenon"] = "phenomenon"
+    slug: str
+
+
+class ExternalEnd(Record):
+    """A work outside Tycho: its canonical reference (arXiv:..., doi:..., a URL) and URL."""
+
+    kind: Literal["external"] = "external"
+    ref: str
+    url: str
+
+
+LinkEnd = Annotated[ObservationEnd | PhenomenonEnd | ExternalEnd, Field(discriminator="kind")]
+
+
+class LinkPublic(Record):
+    """`source <relation> target`, by `author` (a handle)."""
+
+    id: int
+    source: ObservationEnd
+    relation: Relation
+    target: LinkEnd
+    note: str
+    author: str
+    created_at: datetime
+
+
+class LinksOf(Record):
+    """The links out of any version of an observation, and into any of them."""
+
+    outgoing: list[LinkPublic] = Field(default_factory=list)
+    incoming: list[LinkPublic] = Field(default_factory=list)
+
+
+class Reproductions(Record):
+    """Distinct users other than the author whose observation reproduces (fails to) it."""
+
+    reproduced_by: int = 0
+    failed_by: int = 0
+
+
+# --- comments ---------------------------------------------------------------------
+
+
+class CommentPublic(Record):
+    """A comment with its replies; a deleted one keeps its place with no author or body."""
+
+    id: int
+    observation: str  # the version it was made on, T-7v2
+    author: str | None
+    body: str
+    deleted: bool
+    parent: int | None = None
+    # The point on a curve it is about, if any.
+    series: str | None = None
+    x: float | None = None
+    created_at: datetime
+    edited_at: datetime | None = None
+    replies: list[CommentPublic] = Field(default_factory=list)
+
+
+class UserComment(Record):
+    """A comment as a user's page lists it: on which version, and that observation's title."""
+
+    id: int
+    observation: str  # T-7v2
+    title: str
+    body: str
+    created_at: datetime
+
+
+class CommentRevisionPublic(Record):
+    """An earlier body of an edited comment."""
+
+    body: str
+    created_at: datetime
+    author: str
+
+
+# --- the link graph ---------------------------------------------------------------
+
+
+class GraphNode(Record):
     """One node of a link neighbourhood: an observation version, a phenomenon or a paper."""
 
     id: str  # "T-3v1", "phenomenon:grokking", "arXiv:2201.02177", "doi:10...", or a URL
-    kind: str  # observation | phenomenon | external
+    kind: Literal["observation", "phenomenon", "external"]
     distance: int  # links from the root observation
     url: str  # the page to read it on
     title: str = ""
@@ -44,7 +142,7 @@ class GraphNode(BaseModel):
     observation: str | None = None  # T-3
     author: str | None = None  # handle
     author_name: str | None = None
-    verdict: str | None = None
+    verdict: Verdict | None = None
     is_latest: bool | None = None
     newer_version: str | None = None
     withdrawn: bool | None = None
@@ -52,19 +150,19 @@ class GraphNode(BaseModel):
     slug: str | None = None
 
 
-class GraphEdge(BaseModel):
+class GraphEdge(Record):
     """A typed link: `source <relation> target`, by `author`."""
 
     id: int
     source: str
-    relation: str
+    relation: Relation
     target: str
     author: str
     note: str = ""
     created_at: datetime
 
 
-class Graph(BaseModel):
+class Graph(Record):
     root: str  # the version asked about, e.g. T-3v2
     depth: int
     nodes: list[GraphNode]

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Query, Response
 from sqlmodel import select
 
-from runner.spec import ObservationCreate
+from runner.spec import ObservationCreate, ObservationSpec, Verdict
 from server.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
 from server.models import Run, utcnow
 from server.observations.queries import (
@@ -20,6 +20,7 @@ from server.observations.queries import (
 )
 from server.observations.records import observation_record, summaries
 from server.observations.schemas import (
+    Metrics,
     ObservationPage,
     ObservationPublic,
     VersionCreate,
@@ -27,8 +28,11 @@ from server.observations.schemas import (
 )
 from server.observations.store import create_observation, create_version
 from server.verification.queue import cancel_open_jobs, enqueue_verification
+from server.verification.schemas import VerificationQueued
 
 router = APIRouter(tags=["observations"])
+
+VERDICTS = [v.value for v in Verdict]
 
 
 @router.post("/observations", status_code=201, response_model=ObservationPublic)
@@ -49,7 +53,8 @@ def get_observations(
     phenomenon: str | None = None,
     tag: str | None = None,
     author: str | None = None,
-    verdict: str | None = None,
+    # A string, not the enum, so that a wrong value gets the service's message.
+    verdict: Annotated[str | None, Query(json_schema_extra={"enum": VERDICTS})] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1,
                                         description="next_cursor of the previous page")] = None,
@@ -79,7 +84,7 @@ def get_observation(ref: str, session: SessionDep) -> ObservationPublic:
     return observation_record(session=session, observation=observation, version=version)
 
 
-@router.get("/observations/{ref}/metrics")
+@router.get("/observations/{ref}/metrics", response_model=Metrics)
 def get_metrics(ref: str, session: SessionDep, runs: bool = False) -> Response:
     """The author's series `{name: {x, y, axis}}`; with `runs=true`, every run's too."""
     _, version = find_version(session=session, ref=ref)
@@ -101,12 +106,13 @@ def get_metrics(ref: str, session: SessionDep, runs: bool = False) -> Response:
                 for r in rows
             ]
         }
-    # orjson writes the float64 arrays directly (NaN as null); floats round-trip.
+    # orjson writes the float64 arrays directly (NaN as null); floats round-trip. The
+    # answer is a Response, so FastAPI documents `Metrics` but does not re-serialise it.
     body_bytes = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
     return Response(body_bytes, media_type="application/json")
 
 
-@router.get("/observations/{ref}/spec")
+@router.get("/observations/{ref}/spec", response_model=ObservationSpec)
 def get_spec(ref: str, session: SessionDep) -> Response:
     """All that is needed to re-run this version: recipe, config, seed, metrics, claims."""
     _, version = find_version(session=session, ref=ref)
@@ -147,10 +153,11 @@ def withdraw(
     return observation_record(session=session, observation=observation, version=version)
 
 
-@router.post("/observations/{ref}/verify", status_code=202)
-def reverify(ref: str, session: SessionDep, admin: AdminUser, settings: SettingsDep) -> dict:
+@router.post("/observations/{ref}/verify", status_code=202, response_model=VerificationQueued)
+def reverify(ref: str, session: SessionDep, admin: AdminUser,
+             settings: SettingsDep) -> VerificationQueued:
     """Queue a fresh verification of this version (admins; e.g. after a torch upgrade)."""
     _, version = find_version(session=session, ref=ref)
     job = enqueue_verification(session=session, version=version, settings=settings, again=True)
     session.commit()
-    return {"queued": job is not None, "job": job.id if job else None}
+    return VerificationQueued(queued=job is not None, job=job.id if job else None)

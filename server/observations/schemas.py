@@ -3,41 +3,54 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
-from runner.spec import ObservationCreate, SeriesComparison
+from runner.spec import (
+    ClaimResult,
+    ObservationCreate,
+    RunKind,
+    RunStatus,
+    Series,
+    SeriesComparison,
+    Verdict,
+)
+from server.community.schemas import LinksOf, Reproductions
+from server.public import Record
 from server.users.schemas import UserPublic
+from server.verification.schemas import VerificationStatus
 
 
-class RecipePublic(BaseModel):
-    kind: str  # builtin | source
+class RecipePublic(Record):
+    kind: Literal["builtin", "source"]
     builtin: str | None = None
     sha256: str
     entrypoint: str
 
 
-class VersionInfo(BaseModel):
+class VersionInfo(Record):
     id: str  # T-42v2
     version: int
     created_at: datetime
     change_message: str
-    verdict: str
+    verdict: Verdict
     is_latest: bool = False  # the version `/observations/T-42` shows
 
 
-class SeriesInfo(BaseModel):
+class SeriesInfo(Record):
     name: str
     axis: str
     n_points: int
 
 
-class RunSummary(BaseModel):
+class RunSummary(Record):
+    """One run of a version: the author's, a worker's re-run of a seed, or a reproduction."""
+
     id: int
-    kind: str
+    kind: RunKind
     seed: int
-    status: str
+    status: RunStatus
     worker_id: str | None = None
     wall_time_s: float | None = None
     cpu_time_s: float | None = None
@@ -45,11 +58,13 @@ class RunSummary(BaseModel):
     network_isolated: bool | None = None
     error: str | None = None
     environment: dict[str, Any] | None = None
-    claims: list[dict[str, Any]] = Field(default_factory=list)
+    # Each claim evaluated on this run (stored as the run's `claim_results`).
+    claims: list[ClaimResult] = Field(default_factory=list,
+                                      validation_alias=AliasChoices("claims", "claim_results"))
     created_at: datetime
 
 
-class ObservationSummary(BaseModel):
+class ObservationSummary(Record):
     id: str  # T-42
     ref: str  # T-42v2, the version shown
     number: int
@@ -60,7 +75,7 @@ class ObservationSummary(BaseModel):
     created_at: datetime
     phenomena: list[str]
     tags: list[str]
-    verdict: str
+    verdict: Verdict
     pass_rates: dict[str, float] = Field(default_factory=dict)
     withdrawn: bool = False
     # A published version never changes; a reader of an older one is told of the newest.
@@ -84,15 +99,33 @@ class ObservationPublic(ObservationSummary):
     metrics: list[SeriesInfo]
     versions: list[VersionInfo]
     runs: list[RunSummary]
-    verification: dict[str, Any] | None = None
-    reproductions: dict[str, int] = Field(default_factory=dict)
-    links: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
+    verification: VerificationStatus | None = None
+    reproductions: Reproductions = Field(default_factory=Reproductions)
+    links: LinksOf = Field(default_factory=LinksOf)
     rerun: str = ""
 
 
-class ObservationPage(BaseModel):
+class ObservationPage(Record):
     items: list[ObservationSummary]
     next_cursor: str | None = None
+
+
+class RunMetrics(BaseModel):
+    id: int
+    kind: RunKind
+    seed: int
+    status: RunStatus
+    metrics: dict[str, Series]
+
+
+class AllRunsMetrics(BaseModel):
+    """`/metrics?runs=true`: every run's series."""
+
+    runs: list[RunMetrics]
+
+
+# `/metrics`: the author's series by name, or (runs=true) every run's.
+Metrics = dict[str, Series] | AllRunsMetrics
 
 
 class VersionCreate(ObservationCreate):

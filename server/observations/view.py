@@ -8,8 +8,10 @@ from typing import Any
 
 from sqlmodel import Session
 
+from runner.spec import ClaimResult
 from server.community.comments import comment_thread
 from server.community.links import group_by_relation
+from server.community.schemas import CommentPublic, LinkPublic
 from server.models import Observation, ObservationVersion, Recipe
 from server.observations.queries import format_ref
 from server.observations.records import observation_record
@@ -24,7 +26,7 @@ class ClaimRow:
 
     claim: str
     pass_rate: float | None
-    results: list[dict[str, Any] | None]
+    results: list[ClaimResult | None]
 
 
 @dataclass
@@ -39,9 +41,9 @@ class ObservationView:
     claim_rows: list[ClaimRow]
     styles: list[RunStyle]
     panels: list[Panel]
-    links_out: dict[str, list[dict[str, Any]]]
-    links_in: dict[str, list[dict[str, Any]]]
-    comments: list[dict[str, Any]]
+    links_out: dict[str, list[LinkPublic]]
+    links_in: dict[str, list[LinkPublic]]
+    comments: list[CommentPublic]
     environment: dict[str, Any] = field(default_factory=dict)
 
 
@@ -65,8 +67,8 @@ def observation_view(
         claim_rows=claim_rows(record=record, runs=claim_runs),
         styles=styles,
         panels=build_panels(session=session, styles=styles),
-        links_out=group_by_relation(record.links.get("outgoing", [])),
-        links_in=group_by_relation(record.links.get("incoming", [])),
+        links_out=group_by_relation(record.links.outgoing),
+        links_in=group_by_relation(record.links.incoming),
         comments=comment_thread(session=session, observation=observation),
         environment={k: v for k, v in (version.environment or {}).items() if v is not None},
     )
@@ -74,7 +76,7 @@ def observation_view(
 
 def claim_rows(*, record: ObservationPublic, runs: list[RunSummary]) -> list[ClaimRow]:
     """One row per claim with a cell per run (None where that run did not evaluate it)."""
-    by_run = [{c.get("claim"): c for c in run.claims} for run in runs]
+    by_run = [{c.claim: c for c in run.claims} for run in runs]
     return [
         ClaimRow(
             claim=claim,

@@ -44,10 +44,4 @@ def phenomenon_counts(
 
 
 def phenomenon_public(phenomenon: Phenomenon, counts: tuple[int, int] = (0, 0)) -> PhenomenonPublic:
-    return PhenomenonPublic(
-        slug=phenomenon.slug,
-        name=phenomenon.name,
-        description=phenomenon.description,
-        observations=counts[0],
-        verified=counts[1],
-    )
+    return PhenomenonPublic.of(phenomenon, observations=counts[0], verified=counts[1])

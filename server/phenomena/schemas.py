@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from server.public import Record
+
 
 class PhenomenonCreate(BaseModel):
     slug: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)
@@ -11,7 +13,7 @@ class PhenomenonCreate(BaseModel):
     description: str = Field(default="", max_length=20_000)
 
 
-class PhenomenonPublic(BaseModel):
+class PhenomenonPublic(Record):
     slug: str
     name: str
     description: str

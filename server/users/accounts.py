@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from server.db import make_engine
 from server.errors import Problem
 from server.models import ApiToken, TokenScope, User
-from server.users.schemas import UserCreate, UserPublic
+from server.users.schemas import UserCreate
 from server.users.tokens import hash_token, issue_token
 
 
@@ -97,13 +97,3 @@ def users_by_id(*, session: Session, ids: Iterable[int]) -> dict[int, User]:
     if not wanted:
         return {}
     return {u.id: u for u in session.exec(select(User).where(User.id.in_(wanted))).all()}
-
-
-def user_public(user: User) -> UserPublic:
-    return UserPublic(
-        handle=user.handle,
-        display_name=user.display_name,
-        orcid=user.orcid,
-        affiliation=user.affiliation,
-        created_at=user.created_at,
-    )

@@ -10,16 +10,16 @@ import runner
 from server.deps import CurrentUser, SessionDep, SettingsDep
 from server.errors import Problem, not_found
 from server.models import User
-from server.users.accounts import create_user, user_public
-from server.users.schemas import UserCreate, UserCreated, UserPublic
+from server.users.accounts import create_user
+from server.users.schemas import Health, UserCreate, UserCreated, UserPublic
 
 router = APIRouter(tags=["users"])
 
 
-@router.get("/health")
-def health() -> dict:
+@router.get("/health", response_model=Health)
+def health() -> Health:
     """Liveness and the server's version."""
-    return {"status": "ok", "version": runner.__version__}
+    return Health(version=runner.__version__)
 
 
 @router.post("/users", status_code=201, response_model=UserCreated)
@@ -37,13 +37,13 @@ def register(body: UserCreate, session: SessionDep, settings: SettingsDep) -> Us
     except IntegrityError:
         session.rollback()
         raise Problem(409, "Handle taken", f"the handle {body.handle!r} is taken") from None
-    return UserCreated(user=user_public(user), token=token)
+    return UserCreated(user=user, token=token)
 
 
 @router.get("/me", response_model=UserPublic)
 def me(user: CurrentUser) -> UserPublic:
     """The user the token belongs to."""
-    return user_public(user)
+    return UserPublic.model_validate(user)
 
 
 @router.get("/users/{handle}", response_model=UserPublic)
@@ -51,4 +51,4 @@ def get_user(handle: str, session: SessionDep) -> UserPublic:
     user = session.exec(select(User).where(User.handle == handle)).first()
     if user is None:
         raise not_found("User", f"there is no user {handle!r}")
-    return user_public(user)
+    return UserPublic.model_validate(user)

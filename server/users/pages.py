@@ -16,7 +16,7 @@ from server.errors import not_found
 from server.models import User
 from server.observations.queries import list_observations
 from server.observations.records import summaries
-from server.users.accounts import user_public
+from server.users.schemas import UserPublic
 from server.users.signin import (
     check_csrf,
     check_same_origin,
@@ -43,7 +43,7 @@ def user_page(request: Request, handle: str, session: SessionDep):
     rows, next_cursor = list_observations(session=session, author=handle, limit=PAGE_SIZE)
     return render_page(
         request, session, "user.html",
-        user=user_public(user),
+        user=UserPublic.model_validate(user),
         observations=summaries(session=session, rows=rows),
         more_url=f"/observations?author={handle}&cursor={next_cursor}" if next_cursor else None,
         reproductions=reproductions_by(session=session, user=user, limit=RECENT_ITEMS),

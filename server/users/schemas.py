@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from server.public import Record
 
 HANDLE_PATTERN = r"^[a-z0-9][a-z0-9_-]{1,39}$"
 ORCID_PATTERN = r"^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$"
@@ -17,7 +20,7 @@ class UserCreate(BaseModel):
     affiliation: str | None = Field(default=None, max_length=200)
 
 
-class UserPublic(BaseModel):
+class UserPublic(Record):
     handle: str
     display_name: str
     orcid: str | None = None
@@ -25,6 +28,11 @@ class UserPublic(BaseModel):
     created_at: datetime
 
 
-class UserCreated(BaseModel):
+class UserCreated(Record):
     user: UserPublic
     token: str = Field(description="shown once; store it (e.g. export TYCHO_TOKEN=...)")
+
+
+class Health(Record):
+    status: Literal["ok"] = "ok"
+    version: str

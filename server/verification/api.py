@@ -23,6 +23,7 @@ from server.verification.queue import (
     heartbeat,
     release_job,
 )
+from server.verification.schemas import JobCompleted, JobFailed, JobReleased
 
 router = APIRouter(prefix="/jobs", tags=["worker"])
 
@@ -57,7 +58,7 @@ def claim(body: JobClaimRequest, session: SessionDep, settings: SettingsDep,
 
 @router.post("/{job_id}/heartbeat", response_model=JobHeartbeatReply)
 def beat(job_id: int, body: JobHeartbeat, session: SessionDep, settings: SettingsDep,
-         worker: WorkerUser) -> dict:
+         worker: WorkerUser) -> JobHeartbeatReply:
     """Extend the lease; `cancelled: true` tells the worker to stop."""
     reply = heartbeat(session=session, job_id=job_id, worker_id=body.worker_id,
                       lease_seconds=settings.lease_seconds, user_id=worker.id)
@@ -65,29 +66,31 @@ def beat(job_id: int, body: JobHeartbeat, session: SessionDep, settings: Setting
     return reply
 
 
-@router.post("/{job_id}/complete")
-def complete(job_id: int, body: JobComplete, session: SessionDep, worker: WorkerUser) -> dict:
+@router.post("/{job_id}/complete", response_model=JobCompleted)
+def complete(job_id: int, body: JobComplete, session: SessionDep,
+             worker: WorkerUser) -> JobCompleted:
     """Record the runs and the verdict; refused (409) once the lease has lapsed."""
     version = complete_job(session=session, job_id=job_id, result=body, user_id=worker.id)
     session.commit()
-    return {"observation": format_ref(version.observation_id, version.version),
-            "verdict": version.verdict}
+    return JobCompleted(observation=format_ref(version.observation_id, version.version),
+                        verdict=version.verdict)
 
 
-@router.post("/{job_id}/fail")
+@router.post("/{job_id}/fail", response_model=JobFailed)
 def fail(job_id: int, body: JobFail, session: SessionDep, settings: SettingsDep,
-         worker: WorkerUser) -> dict:
+         worker: WorkerUser) -> JobFailed:
     """Report that the job could not be run; it is retried or ends in verdict `error`."""
     job = fail_job(session=session, job_id=job_id, worker_id=body.worker_id, reason=body.reason,
                    policy=_policy(settings), user_id=worker.id)
     session.commit()
-    return {"job": job.id, "status": job.status, "attempts": job.attempts}
+    return JobFailed.of(job, job=job.id)
 
 
-@router.post("/{job_id}/release")
-def release(job_id: int, body: JobHeartbeat, session: SessionDep, worker: WorkerUser) -> dict:
+@router.post("/{job_id}/release", response_model=JobReleased)
+def release(job_id: int, body: JobHeartbeat, session: SessionDep,
+            worker: WorkerUser) -> JobReleased:
     """Hand a job back to the queue without counting the attempt (a worker shutting down)."""
     job = release_job(session=session, job_id=job_id, worker_id=body.worker_id,
                       user_id=worker.id)
     session.commit()
-    return {"job": job.id, "status": job.status}
+    return JobReleased.of(job, job=job.id)

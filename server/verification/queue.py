@@ -15,11 +15,12 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlmodel import Session
 
-from runner.spec import JobComplete, RunKind, Verdict, verification_seeds
+from runner.spec import JobComplete, JobHeartbeatReply, RunKind, Verdict, verification_seeds
 from server.errors import Problem, invalid, not_found
 from server.models import JobStatus, ObservationVersion, Recipe, VerificationJob, utcnow
 from server.observations.store import store_run
 from server.settings import Settings
+from server.verification.schemas import VerificationStatus
 
 
 @dataclass(frozen=True)
@@ -206,17 +207,17 @@ def _own_live_job(*, session: Session, job_id: int, worker_id: str, now: datetim
 def heartbeat(
     *, session: Session, job_id: int, worker_id: str, lease_seconds: int,
     user_id: int | None = None,
-) -> dict[str, Any]:
+) -> JobHeartbeatReply:
     """Extend a live lease; tells the worker when its job was cancelled."""
     now = utcnow()
     job = session.get(VerificationJob, job_id)
     if job is not None and job.status == JobStatus.cancelled.value:
-        return {"lease_expires_at": now.isoformat(), "cancelled": True}
+        return JobHeartbeatReply(lease_expires_at=now.isoformat(), cancelled=True)
     job = _own_live_job(session=session, job_id=job_id, worker_id=worker_id, now=now,
                         user_id=user_id)
     job.lease_expires_at = now + timedelta(seconds=lease_seconds)
     session.add(job)
-    return {"lease_expires_at": job.lease_expires_at.isoformat(), "cancelled": False}
+    return JobHeartbeatReply(lease_expires_at=job.lease_expires_at.isoformat(), cancelled=False)
 
 
 def complete_job(*, session: Session, job_id: int, result: JobComplete,
@@ -292,7 +293,8 @@ def release_job(*, session: Session, job_id: int, worker_id: str,
     return job
 
 
-def verification_status(*, session: Session, version: ObservationVersion) -> dict[str, Any] | None:
+def verification_status(*, session: Session,
+                        version: ObservationVersion) -> VerificationStatus | None:
     """The latest job of a version, as the API shows it."""
     job = session.execute(
         select(VerificationJob)
@@ -302,14 +304,4 @@ def verification_status(*, session: Session, version: ObservationVersion) -> dic
     ).scalar_one_or_none()
     if job is None:
         return None
-    return {
-        "job": job.id,
-        "status": job.status,
-        "attempts": job.attempts,
-        "seeds": job.seeds,
-        "worker": job.worker_id,
-        "lease_expires_at": job.lease_expires_at,
-        "failures": job.failures,
-        "created_at": job.created_at,
-        "finished_at": job.finished_at,
-    }
+    return VerificationStatus.of(job, job=job.id, worker=job.worker_id)
