@@ -14,11 +14,10 @@ from server.models import Run, utcnow
 from server.observations.queries import (
     author_run,
     find_version,
-    list_observations,
     load_series_arrays,
     spec_of,
 )
-from server.observations.records import observation_record, summaries
+from server.observations.records import observation_page, observation_record
 from server.observations.schemas import (
     Metrics,
     ObservationPage,
@@ -61,7 +60,7 @@ def get_observations(
     limit: Annotated[int, Query(ge=1)] = 50,
 ) -> ObservationPage:
     """Latest versions, newest first, filtered; pass `next_cursor` back for the next page."""
-    rows, next_cursor = list_observations(
+    return observation_page(
         session=session,
         phenomenon=phenomenon,
         tag=tag,
@@ -70,10 +69,6 @@ def get_observations(
         q=q,
         cursor=cursor,
         limit=min(limit, settings.max_page_size),
-    )
-    return ObservationPage(
-        items=summaries(session=session, rows=rows),
-        next_cursor=str(next_cursor) if next_cursor else None,
     )
 
 

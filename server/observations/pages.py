@@ -7,7 +7,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import select
 
 from runner.spec import Verdict
@@ -16,12 +16,12 @@ from server.community.schemas import CommentCreate
 from server.deps import SessionDep
 from server.errors import invalid
 from server.models import Phenomenon
-from server.observations.queries import find_version, format_ref, list_observations
-from server.observations.records import summaries
+from server.observations.queries import find_version, format_ref
+from server.observations.records import observation_page
 from server.observations.view import observation_view
 from server.users.signin import check_csrf, require_signed_in
 from server.web.plots import panels_json
-from server.web.templating import page_cursor, render_page
+from server.web.templating import page_cursor, render_page, route_url
 
 router = APIRouter(include_in_schema=False)
 
@@ -29,7 +29,7 @@ router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 
 
-@router.get("/observations")
+@router.get("/observations", response_class=HTMLResponse)
 def browse_page(
     request: Request,
     session: SessionDep,
@@ -43,39 +43,38 @@ def browse_page(
     """Search and filter the registry; newest first, a page at a time."""
     filters = {"phenomenon": phenomenon, "tag": tag, "author": author, "verdict": verdict, "q": q}
     filters = {k: v.strip() for k, v in filters.items() if v and v.strip()}
-    rows, next_cursor = list_observations(session=session, cursor=page_cursor(cursor),
-                                          limit=PAGE_SIZE, **filters)
-    query = urlencode(filters)
+    record = observation_page(session=session, cursor=page_cursor(cursor), limit=PAGE_SIZE,
+                              **filters)
     # The JSON twin is the same page: same filters, size and cursor.
-    twin_query = urlencode({**filters, "limit": PAGE_SIZE, **({"cursor": cursor} if cursor else {})})
+    twin_query = {**filters, "limit": PAGE_SIZE, **({"cursor": cursor} if cursor else {})}
     return render_page(
-        request, session, "observations.html",
+        request, session, "observations.html", record=record,
+        twin=route_url(request, "get_observations", twin_query),
         filters=filters,
-        observations=summaries(session=session, rows=rows),
         phenomena=session.exec(select(Phenomenon.slug, Phenomenon.name)
                                .order_by(Phenomenon.name)).all(),
         verdicts=[v.value for v in Verdict],
-        json_url=f"/api/v1/observations?{twin_query}",
-        next_url="/observations?" + urlencode({**filters, "cursor": next_cursor})
-        if next_cursor else None,
-        first_url=("/observations?" + query) if cursor else None,
+        next_url="/observations?" + urlencode({**filters, "cursor": record.next_cursor})
+        if record.next_cursor else None,
+        first_url=("/observations?" + urlencode(filters)) if cursor else None,
     )
 
 
 def _render(request: Request, session, ref: str):
     observation, version = find_version(session=session, ref=ref)
     view = observation_view(session=session, observation=observation, version=version)
-    return render_page(request, session, "observation.html", view=view, record=view.record,
-                       plots_json=panels_json(view.panels))
+    return render_page(request, session, "observation.html", record=view.record,
+                       twin=route_url(request, "get_observation", ref=view.ref),
+                       view=view, plots_json=panels_json(view.panels))
 
 
-@router.get("/T-{number:int}")
+@router.get("/T-{number:int}", response_class=HTMLResponse)
 def latest_observation_page(request: Request, number: int, session: SessionDep):
     """The latest version of an observation."""
     return _render(request, session, format_ref(number))
 
 
-@router.get("/T-{number:int}v{version:int}")
+@router.get("/T-{number:int}v{version:int}", response_class=HTMLResponse)
 def observation_version_page(request: Request, number: int, version: int, session: SessionDep):
     """One version of an observation, as published."""
     return _render(request, session, format_ref(number, version))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from runner.spec import RunKind
+from server.community.comments import comment_thread
 from server.community.links import links_of, reproduction_counts
 from server.models import (
     MetricSeries,
@@ -14,8 +15,9 @@ from server.models import (
     Run,
     User,
 )
-from server.observations.queries import format_ref, phenomena_of
+from server.observations.queries import format_ref, list_observations, phenomena_of
 from server.observations.schemas import (
+    ObservationPage,
     ObservationPublic,
     ObservationSummary,
     RecipePublic,
@@ -40,6 +42,14 @@ def summaries(
     ]
 
 
+def observation_page(*, session: Session, cursor: int | None = None, limit: int = 50,
+                     **filters: str | None) -> ObservationPage:
+    """A page of the latest versions, newest first, filtered (see list_observations)."""
+    rows, next_cursor = list_observations(session=session, cursor=cursor, limit=limit, **filters)
+    return ObservationPage(items=summaries(session=session, rows=rows),
+                           next_cursor=str(next_cursor) if next_cursor else None)
+
+
 def _summary_fields(
     observation: Observation, version: ObservationVersion, author: User, slugs: list[str]
 ) -> dict:
@@ -61,8 +71,9 @@ def _summary_fields(
 def observation_record(
     *, session: Session, observation: Observation, version: ObservationVersion
 ) -> ObservationPublic:
-    """The whole record of one version: content, runs, versions, verification, links and
-    reproductions. GET /api/v1/observations/{ref} answers it; the observation page shows it."""
+    """The whole record of one version: content, runs, versions, verification, links,
+    reproductions and comments. GET /api/v1/observations/{ref} answers it; the observation
+    page shows it."""
     author = session.get(User, observation.author_id)
     slugs = phenomena_of(session=session, version_ids=[version.id]).get(version.id, [])
     recipe = session.get(Recipe, version.recipe_id)
@@ -96,4 +107,6 @@ def observation_record(
         links=links_of(session=session, observation=observation),
         reproductions=reproduction_counts(session=session, observation=observation),
         rerun=f"tycho rerun {ref}",
+        comments=comment_thread(session=session, observation=observation),
+        withdrawn_reason=observation.withdrawn_reason if observation.withdrawn_at else None,
     )

@@ -16,7 +16,7 @@ from runner.spec import (
     SeriesComparison,
     Verdict,
 )
-from server.community.schemas import LinksOf, Reproductions
+from server.community.schemas import CommentPublic, LinksOf, Reproductions
 from server.public import Record
 from server.users.schemas import UserPublic
 from server.verification.schemas import VerificationStatus
@@ -103,6 +103,10 @@ class ObservationPublic(ObservationSummary):
     reproductions: Reproductions = Field(default_factory=Reproductions)
     links: LinksOf = Field(default_factory=LinksOf)
     rerun: str = ""
+    # The thread, replies nested (also GET /observations/{ref}/comments).
+    comments: list[CommentPublic] = Field(default_factory=list)
+    withdrawn_reason: str | None = Field(default=None, description="why it was withdrawn, "
+                                         "and by whom")
 
 
 class ObservationPage(Record):

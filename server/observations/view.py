@@ -1,4 +1,5 @@
-"""Everything the observation page shows, gathered from the same functions as its JSON twin."""
+"""How the observation page draws its record (GET /api/v1/observations/{ref}): plots, the
+claims against each run, links grouped by relation, highlighted source."""
 
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ from typing import Any
 from sqlmodel import Session
 
 from runner.spec import ClaimResult
-from server.community.comments import comment_thread
 from server.community.links import group_by_relation
-from server.community.schemas import CommentPublic, LinkPublic
+from server.community.schemas import LinkPublic
 from server.models import Observation, ObservationVersion, Recipe
-from server.observations.queries import format_ref
 from server.observations.records import observation_record
 from server.observations.schemas import ObservationPublic, RunSummary
 from server.web.markup import highlight_source
@@ -43,7 +42,6 @@ class ObservationView:
     panels: list[Panel]
     links_out: dict[str, list[LinkPublic]]
     links_in: dict[str, list[LinkPublic]]
-    comments: list[CommentPublic]
     environment: dict[str, Any] = field(default_factory=dict)
 
 
@@ -52,25 +50,24 @@ def observation_view(
 ) -> ObservationView:
     """The observation record (as GET /api/v1/observations/{ref}), plots, claims and thread."""
     record = observation_record(session=session, observation=observation, version=version)
+    # The source is the spec's (GET .../spec), not the record's: the page shows it coloured.
     recipe = session.get(Recipe, version.recipe_id)
-    styles = run_styles(runs=record.runs, original_seed=version.seed)
+    styles = run_styles(runs=record.runs, original_seed=record.seed)
     claim_runs = [r for r in record.runs if r.claims]
-    newer = observation.latest_version > version.version
     return ObservationView(
         record=record,
         ref=record.ref,
-        latest_ref=format_ref(observation.id, observation.latest_version) if newer else None,
-        withdrawn_reason=observation.withdrawn_reason if observation.withdrawn_at else None,
+        latest_ref=record.newer_version,
+        withdrawn_reason=record.withdrawn_reason,
         recipe_source=highlight_source(recipe.source) if recipe.source else None,
-        config_json=json.dumps(version.config, indent=2, sort_keys=True),
+        config_json=json.dumps(record.config, indent=2, sort_keys=True),
         claim_runs=claim_runs,
         claim_rows=claim_rows(record=record, runs=claim_runs),
         styles=styles,
         panels=build_panels(session=session, styles=styles),
         links_out=group_by_relation(record.links.outgoing),
         links_in=group_by_relation(record.links.incoming),
-        comments=comment_thread(session=session, observation=observation),
-        environment={k: v for k, v in (version.environment or {}).items() if v is not None},
+        environment={k: v for k, v in (record.environment or {}).items() if v is not None},
     )
 
 

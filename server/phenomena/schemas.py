@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from server.community.schemas import LinkPublic
+from server.observations.schemas import ObservationSummary
 from server.public import Record
 
 
@@ -19,3 +21,21 @@ class PhenomenonPublic(Record):
     description: str
     observations: int = 0
     verified: int = 0
+
+
+
+class PhenomenonDetail(PhenomenonPublic):
+    """What a phenomenon's page shows: the phenomenon, a page of its observations (newest
+    first, as GET /observations?phenomenon=SLUG lists them) and the newest links among them."""
+
+    items: list[ObservationSummary] = Field(default_factory=list)
+    next_cursor: str | None = Field(default=None, description="pass it as ?cursor= for the "
+                                    "next page of items")
+    links: list[LinkPublic] = Field(default_factory=list)
+
+
+class Overview(Record):
+    """What the home page shows: every phenomenon with its counts, and the newest observations."""
+
+    phenomena: list[PhenomenonPublic]
+    latest: list[ObservationSummary]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 
 import runner
 from server.deps import CurrentUser, SessionDep, SettingsDep
-from server.errors import Problem, not_found
-from server.models import User
+from server.errors import Problem
 from server.users.accounts import create_user
+from server.users.profiles import UserProfile, find_user, user_profile
 from server.users.schemas import Health, UserCreate, UserCreated, UserPublic
 
 router = APIRouter(tags=["users"])
@@ -46,9 +45,8 @@ def me(user: CurrentUser) -> UserPublic:
     return UserPublic.model_validate(user)
 
 
-@router.get("/users/{handle}", response_model=UserPublic)
-def get_user(handle: str, session: SessionDep) -> UserPublic:
-    user = session.exec(select(User).where(User.handle == handle)).first()
-    if user is None:
-        raise not_found("User", f"there is no user {handle!r}")
-    return UserPublic.model_validate(user)
+@router.get("/users/{handle}", response_model=UserProfile)
+def get_user(handle: str, session: SessionDep) -> UserProfile:
+    """A user's profile, newest observations, reproductions, links and comments."""
+    user = find_user(session=session, handle=handle)
+    return user_profile(session=session, user=user)

@@ -6,51 +6,34 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse
-from sqlmodel import select
+from fastapi.responses import HTMLResponse, RedirectResponse
 
-from server.community.comments import comments_by
-from server.community.links import links_by, reproductions_by
 from server.deps import SessionDep
-from server.errors import not_found
-from server.models import User
-from server.observations.queries import list_observations
-from server.observations.records import summaries
+from server.users.profiles import find_user, user_profile
 from server.users.schemas import UserPublic
 from server.users.signin import (
     check_csrf,
     check_same_origin,
     clear_session_cookie,
     set_session_cookie,
+    signed_in_user,
     user_for_page_token,
 )
-from server.web.templating import render_page
+from server.web.templating import render_page, route_url
 
 router = APIRouter(include_in_schema=False)
 
-# Observations on a user's page; the rest are a "more" link away.
-PAGE_SIZE = 50
-# Reproductions, links and comments shown on a user's page.
-RECENT_ITEMS = 50
 
-
-@router.get("/users/{handle}")
+@router.get("/users/{handle}", response_class=HTMLResponse)
 def user_page(request: Request, handle: str, session: SessionDep):
     """A user: their observations, their reproductions, their links and their comments."""
-    user = session.exec(select(User).where(User.handle == handle)).first()
-    if user is None:
-        raise not_found("User", f"there is no user {handle!r}")
-    rows, next_cursor = list_observations(session=session, author=handle, limit=PAGE_SIZE)
+    record = user_profile(session=session, user=find_user(session=session, handle=handle))
     return render_page(
-        request, session, "user.html",
-        user=UserPublic.model_validate(user),
-        observations=summaries(session=session, rows=rows),
-        more_url=f"/observations?author={handle}&cursor={next_cursor}" if next_cursor else None,
-        reproductions=reproductions_by(session=session, user=user, limit=RECENT_ITEMS),
-        links=links_by(session=session, user=user, limit=RECENT_ITEMS),
-        comments=comments_by(session=session, user=user, limit=RECENT_ITEMS),
+        request, session, "user.html", record=record,
+        twin=route_url(request, "get_user", handle=handle),
+        more_url=f"/observations?author={handle}&cursor={record.next_cursor}"
+        if record.next_cursor else None,
     )
-
 
 
 def _local_path(target: str) -> str | None:
@@ -60,10 +43,19 @@ def _local_path(target: str) -> str | None:
     return None
 
 
-@router.get("/signin")
+def _signin_form(request: Request, session, next: str, error: str | None = None,
+                 status_code: int = 200):
+    """The sign-in form; its twin is who the cookie's token belongs to (GET /api/v1/me)."""
+    viewer = signed_in_user(session=session, request=request)
+    return render_page(request, session, "signin.html", status_code=status_code,
+                       record=UserPublic.model_validate(viewer) if viewer else None,
+                       twin=route_url(request, "me"), next=_local_path(next) or "", error=error)
+
+
+@router.get("/signin", response_class=HTMLResponse)
 def signin_page(request: Request, session: SessionDep, next: str = ""):
     """The sign-in form."""
-    return render_page(request, session, "signin.html", next=_local_path(next) or "", error=None)
+    return _signin_form(request, session, next)
 
 
 @router.post("/signin")
@@ -77,8 +69,8 @@ def signin(
     check_same_origin(request)
     user = user_for_page_token(session=session, token=token.strip())
     if user is None:
-        return render_page(
-            request, session, "signin.html", status_code=401, next=_local_path(next) or "",
+        return _signin_form(
+            request, session, next, status_code=401,
             error="That token is not a valid write token. Paste the token that "
             "`tycho user create` or POST /api/v1/users gave you.",
         )
