@@ -1,7 +1,7 @@
 """A citation written as BibTeX, CSL-JSON or CITATION.cff (what to cite: server.citations.works).
 
-BibTeX and CFF are written here rather than with bibtexparser and PyYAML because
-both are only test dependencies; the tests parse every output back with them.
+CFF is YAML, written with PyYAML. BibTeX is written here (bibtexparser is only a
+test dependency, with which the tests parse every entry back).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable
 from datetime import date
 from urllib.parse import quote
+
+import yaml
 
 from server.citations.works import Citation, CitedWork, Person
 from server.errors import invalid
@@ -220,57 +222,28 @@ def csl_json(citation: Citation) -> list[dict]:
 # --- CITATION.cff ----------------------------------------------------------------
 
 CFF_VERSION = "1.2.0"
-CFF_KEY = re.compile(r"^[a-z][a-z-]*$")
+# Text YAML would fold or refuse unless escaped: line breaks (including U+0085, U+2028,
+# U+2029), control characters, the byte-order mark and non-characters.
+NEEDS_ESCAPES = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 
 
-def yaml_quote(text: str) -> str:
-    """A YAML double-quoted scalar that loads back as exactly `text`.
-
-    Escapes what YAML would fold or refuse: line breaks (including U+0085,
-    U+2028, U+2029), control characters, surrogates and the non-characters.
-    """
-    out = ['"']
-    for char in text:
-        code = ord(char)
-        if char in '"\\':
-            out.append("\\" + char)
-        elif (code < 0x20 or 0x7F <= code <= 0x9F or code in (0x2028, 0x2029, 0xFFFE, 0xFFFF)
-              or 0xD800 <= code <= 0xDFFF):
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(char)
-    out.append('"')
-    return "".join(out)
+class _CffDumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, with text that needs escapes written double-quoted (PyYAML
+    would single-quote a U+0085, which loads back as a space)."""
 
 
-def _yaml_scalar(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    return yaml_quote(str(value))
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = '"' if NEEDS_ESCAPES.search(value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
-def _yaml_block(mapping: dict, indent: str = "") -> list[str]:
-    """Block-style YAML for nested dicts and lists of scalars or dicts; keys are CFF names."""
-    lines = []
-    for key, value in mapping.items():
-        assert CFF_KEY.match(key), key
-        if isinstance(value, dict):
-            lines.append(f"{indent}{key}:")
-            lines += _yaml_block(value, indent + "  ")
-        elif isinstance(value, list):
-            lines.append(f"{indent}{key}:")
-            for element in value:
-                if isinstance(element, dict):
-                    inner = _yaml_block(element)
-                    lines.append(f"{indent}  - {inner[0]}")
-                    lines += [f"{indent}    {line}" for line in inner[1:]]
-                else:
-                    lines.append(f"{indent}  - {_yaml_scalar(element)}")
-        else:
-            lines.append(f"{indent}{key}: {_yaml_scalar(value)}")
-    return lines
+_CffDumper.add_representer(str, _text)
+
+
+def cff_yaml(document: dict) -> str:
+    """`document` as block-style YAML, keys in the order given, any text loading back as is."""
+    return yaml.dump(document, Dumper=_CffDumper, sort_keys=False, allow_unicode=True,
+                     width=float("inf"))
 
 
 def _cff_person(person: Person) -> dict:
@@ -329,7 +302,7 @@ def cff(citation: Citation) -> str:
             "url": chain.root.url,
             "references": [_cff_reference(w, citation.cited_on) for w in citation.works],
         }
-    return "\n".join(_yaml_block(document)) + "\n"
+    return cff_yaml(document)
 
 
 # --- choosing a format -----------------------------------------------------------

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from sqlmodel import Session, select
 
-from server.db import make_engine
+from server.db import session_for
 from server.errors import Problem
 from server.models import ApiToken, TokenScope, User
 from server.users.schemas import UserCreate
@@ -37,20 +37,15 @@ def create_user_with_token(database_url: str, *, handle: str, display_name: str 
         body = UserCreate(handle=handle, display_name=display_name)
     except ValueError:
         raise ValueError(f"{handle!r} is not a handle: 2-40 lower-case letters, digits, - or _") from None
-    engine = make_engine(database_url)
-    try:
-        with Session(engine) as session:
-            try:
-                _, token = create_user(
-                    session=session, body=body, is_admin=admin,
-                    scope=TokenScope.admin if admin else TokenScope.write,
-                )
-            except Problem as exc:
-                raise ValueError(exc.detail) from None
-            session.commit()
-            return token
-    finally:
-        engine.dispose()
+    with session_for(database_url) as session:
+        try:
+            _, token = create_user(
+                session=session, body=body, is_admin=admin,
+                scope=TokenScope.admin if admin else TokenScope.write,
+            )
+        except Problem as exc:
+            raise ValueError(exc.detail) from None
+    return token
 
 
 def issue_token_for(database_url: str, *, handle: str, scope: str, label: str = "") -> str:
@@ -59,17 +54,11 @@ def issue_token_for(database_url: str, *, handle: str, scope: str, label: str = 
         token_scope = TokenScope(scope)
     except ValueError:
         raise ValueError(f"scope must be one of {', '.join(s.value for s in TokenScope)}") from None
-    engine = make_engine(database_url)
-    try:
-        with Session(engine) as session:
-            user = session.exec(select(User).where(User.handle == handle)).first()
-            if user is None:
-                raise ValueError(f"there is no user {handle!r}")
-            token = issue_token(session=session, user=user, scope=token_scope, label=label)
-            session.commit()
-            return token
-    finally:
-        engine.dispose()
+    with session_for(database_url) as session:
+        user = session.exec(select(User).where(User.handle == handle)).first()
+        if user is None:
+            raise ValueError(f"there is no user {handle!r}")
+        return issue_token(session=session, user=user, scope=token_scope, label=label)
 
 
 def ensure_user(*, session: Session, handle: str, display_name: str) -> User:

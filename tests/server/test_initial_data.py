@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 
-from sqlmodel import Session
-
 from runner.spec import BUILTIN_RECIPES
-from server.db import make_engine
+from server.db import session_for
 from server.initial_data import CANONICAL_DIR, seed_canonical
 
 
@@ -19,13 +17,10 @@ def test_there_is_a_canonical_observation_for_every_builtin():
 
 
 def test_seeding_posts_them_once_and_queues_their_verification(client, settings):
-    engine = make_engine(settings.resolved_database_url())
-    with Session(engine) as session:
+    with session_for(settings.resolved_database_url()) as session:
         created = seed_canonical(session=session, settings=settings)
-        session.commit()
-    with Session(engine) as session:
+    with session_for(settings.resolved_database_url()) as session:
         assert seed_canonical(session=session, settings=settings) == []  # not twice
-    engine.dispose()
     assert len(created) == len(list(CANONICAL_DIR.glob("*.json")))
     for ref in created:
         record = client.get(f"/api/v1/observations/{ref}").json()

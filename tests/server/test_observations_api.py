@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from server.app import create_app
-from server.db import make_engine
+from server.db import session_for
 from tests.conftest import observation_body, register
 
 STORED_TABLES = ("observation", "observation_version", "run", "metric_series", "recipe",
@@ -18,12 +18,9 @@ STORED_TABLES = ("observation", "observation_version", "run", "metric_series", "
 
 
 def stored_rows(settings) -> dict[str, int]:
-    engine = make_engine(settings.resolved_database_url())
-    with engine.connect() as connection:
-        counts = {t: connection.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()
-                  for t in STORED_TABLES}
-    engine.dispose()
-    return counts
+    with session_for(settings.resolved_database_url()) as session:
+        return {t: session.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()
+                for t in STORED_TABLES}
 
 
 def test_health_says_ok_and_version(client):

@@ -25,7 +25,7 @@
 Run (the benchmark DROPS AND RECREATES the Postgres database; never the test one):
 
     su postgres -c "createdb -O tycho tycho_bench"     # once
-    /work/venv/bin/python benchmarks/queue.py \\
+    python -m benchmarks.verification_queue \\
         --postgres-url postgresql://tycho:tycho@127.0.0.1:5432/tycho_bench
 
 or set TYCHO_BENCH_POSTGRES_URL. Takes 1-2 minutes on a quiet 2-core machine, up to
@@ -36,21 +36,11 @@ temporary files are removed at the end.
 
 from __future__ import annotations
 
-import os
-import sys
-
-# Run as a script, this folder would be first on sys.path, and its other
-# scripts (queue.py, phenomena.py) would shadow the standard library's `queue`
-# and the project's `phenomena` for every import in this process (the editable
-# install's finder comes after the path). Take the folder off the path and load
-# the shared helpers by file name.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-
-import argparse
 import contextlib
+import os
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -58,19 +48,7 @@ from pathlib import Path
 
 import httpx
 
-
-def _load_support():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "tycho_benchmarks_support", os.path.join(_HERE, "_support.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_support()
+from benchmarks import _support as bench
 
 CONCURRENCY = (1, 2, 4)
 
@@ -144,9 +122,8 @@ class NoOpWorker(threading.Thread):
 def check_once(database_url: str, jobs: dict[int, str], workers: list[NoOpWorker]) -> str:
     """Every job claimed and completed exactly once, by the workers' account and the DB's."""
     from sqlalchemy import func, select
-    from sqlmodel import Session
 
-    from server.db import make_engine
+    from server.db import session_for
     from server.models import Run, VerificationJob
 
     done = [job for w in workers for job in w.done]
@@ -154,15 +131,13 @@ def check_once(database_url: str, jobs: dict[int, str], workers: list[NoOpWorker
     assert set(done) == set(jobs), (
         f"never completed: {sorted(set(jobs) - set(done))[:10]}, "
         f"not posted here: {sorted(set(done) - set(jobs))[:10]}")
-    engine = make_engine(database_url)
-    with Session(engine) as session:
+    with session_for(database_url) as session:
         rows = session.execute(
             select(VerificationJob.id, VerificationJob.status, VerificationJob.attempts)
             .where(VerificationJob.id.in_(list(jobs)))).all()
         runs = dict(session.execute(
             select(Run.job_id, func.count(Run.id)).where(Run.job_id.in_(list(jobs)))
             .group_by(Run.job_id)).all())
-    engine.dispose()
     assert len(rows) == len(jobs)
     bad = [(i, s, a) for i, s, a in rows if s != "done" or a != 1 or runs.get(i) != 1]
     assert not bad, f"jobs not done exactly once: {bad[:5]}"
@@ -180,7 +155,7 @@ def queue_backend(label: str, make_db, workdir: Path, args) -> list[list[object]
     worker_token = issue_token_for(database_url, handle="worker", scope="worker")
     rows = []
     database_cpu = bench.DatabaseCpu(database_url)
-    with bench.LiveServer(database_url, workdir, env={"TYCHO_VERIFY_SEEDS": "0"},
+    with bench.live_server(database_url, workdir, env={"TYCHO_VERIFY_SEEDS": "0"},
                           label=f"{label}-queue-server", source_dir=args.server_dir) as server, \
             httpx.Client(base_url=server.api, timeout=60,
                          headers={"Authorization": f"Bearer {author}"}) as http:
@@ -262,7 +237,7 @@ def end_to_end(label: str, make_db, workdir: Path, args) -> list[list[object]]:
     author = create_user_with_token(database_url, handle="author")
     create_user_with_token(database_url, handle="worker")
     worker_token = issue_token_for(database_url, handle="worker", scope="worker")
-    with bench.LiveServer(database_url, workdir, env={"TYCHO_VERIFY_SEEDS": "4"},
+    with bench.live_server(database_url, workdir, env={"TYCHO_VERIFY_SEEDS": "4"},
                           label=f"{label}-e2e-server") as server, \
             httpx.Client(base_url=server.api, timeout=60,
                          headers={"Authorization": f"Bearer {author}"}) as http, \
@@ -315,15 +290,12 @@ def end_to_end(label: str, make_db, workdir: Path, args) -> list[list[object]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Verification queue throughput (no-op claim->complete, 1/2/4 workers) on "
-        "SQLite and Postgres, and the end-to-end time of one double-descent verification "
-        "(1 + 4 seeds) through a real `tycho worker`.",
-        epilog="Postgres: the database is DROPPED and recreated; use a dedicated one "
-        "(e.g. .../tycho_bench), never the test database.")
-    parser.add_argument("--postgres-url", default=None,
-                        help=f"Postgres benchmark database (else ${bench.POSTGRES_ENV}; "
-                        "skipped when neither is set)")
+    parser = bench.database_arguments(
+        "Verification queue throughput (no-op claim->complete, 1/2/4 workers) on SQLite and "
+        "Postgres, and the end-to-end time of one double-descent verification (1 + 4 seeds) "
+        "through a real `tycho worker`.",
+        server_dir_help="serve the code of this checkout for the throughput part (e.g. a "
+        "copy with a fix applied)")
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both",
                         help="backends of the throughput part")
     parser.add_argument("--jobs", type=int, default=200, help="jobs per run (default 200)")
@@ -333,18 +305,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="database of the end-to-end run (default sqlite)")
     parser.add_argument("--e2e-timeout", type=float, default=420,
                         help="seconds to wait for the verdict (default 420)")
-    parser.add_argument("--server-dir", type=Path, default=None,
-                        help="serve the code of this checkout for the throughput part (e.g. a "
-                        "copy with a fix applied)")
-    parser.add_argument("--force", action="store_true",
-                        help="allow a Postgres database whose name lacks 'bench'")
     args = parser.parse_args(argv)
 
-    bench.silence_sql_logs()
-    print(f"Tycho queue benchmark; {bench.load_line()}")
-    pg_url = bench.postgres_url(args.postgres_url)
-    if not pg_url and (args.backend != "sqlite" or args.e2e == "postgres"):
-        print(f"  (Postgres skipped: pass --postgres-url or set {bench.POSTGRES_ENV})")
+    pg_url = bench.begin("Tycho queue benchmark", args,
+                         args.backend != "sqlite" or args.e2e == "postgres")
     queue_rows, e2e_rows = [], []
     with tempfile.TemporaryDirectory(prefix="tycho-bench-queue-",
                                      ignore_cleanup_errors=True) as tmp:
@@ -355,25 +319,24 @@ def main(argv: list[str] | None = None) -> int:
                 queue_rows += queue_backend(label, make_db, work, args)
         if args.e2e in found:
             e2e_rows += end_to_end(args.e2e, found[args.e2e], work, args)
-    bench.banner("queue throughput: no-op claim -> complete (no recipe, no sandbox: the queue "
-                 "and its HTTP protocol only)")
-    print(bench.table(["db", "workers", "jobs", "seconds", "jobs/s", "claim ms med/p90",
-                       "complete ms med/p90", "server CPU ms/job", "pg CPU ms/job",
-                       "posts/s"], queue_rows))
-    print("server CPU: user+system time of the server process per job (claim + complete; "
-          "on SQLite it\nincludes the database work); pg CPU: of the Postgres backends. "
-          "posts/s: the POSTs that queued\nthe jobs, one at a time.")
+    bench.results(
+        "queue throughput: no-op claim -> complete (no recipe, no sandbox: the queue and its "
+        "HTTP protocol only)",
+        ["db", "workers", "jobs", "seconds", "jobs/s", "claim ms med/p90",
+         "complete ms med/p90", "server CPU ms/job", "pg CPU ms/job", "posts/s"], queue_rows,
+        "server CPU: user+system time of the server process per job (claim + complete; on "
+        "SQLite it\nincludes the database work); pg CPU: of the Postgres backends. posts/s: "
+        "the POSTs that queued\nthe jobs, one at a time.")
     if e2e_rows:
-        bench.banner("end to end: POST -> verdict, double-descent, 1 + 4 seeds, one "
-                     "`tycho worker` (sandboxed runs, one at a time)")
-        print(bench.table(["db", "verdict", "runs", "POST", "POST->verdict s",
-                           "runs' wall s", "runs' CPU s", "other s", "one local run s"],
-                          e2e_rows))
-        print("runs' wall/CPU: summed over the 5 sandboxed runs as the worker recorded them; "
-              "other: the\nworker's poll, the claim, starting the sandboxes' bookkeeping and "
-              "the result (total - runs' wall).")
-    print(f"\n{bench.load_line()}")
-    return 0
+        bench.results(
+            "end to end: POST -> verdict, double-descent, 1 + 4 seeds, one `tycho worker` "
+            "(sandboxed runs, one at a time)",
+            ["db", "verdict", "runs", "POST", "POST->verdict s", "runs' wall s", "runs' CPU s",
+             "other s", "one local run s"], e2e_rows,
+            "runs' wall/CPU: summed over the 5 sandboxed runs as the worker recorded them; "
+            "other: the\nworker's poll, the claim, starting the sandboxes' bookkeeping and the "
+            "result (total - runs' wall).")
+    return bench.done()
 
 
 if __name__ == "__main__":
