@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from server.testing import LiveServer, process_cpu_seconds
+from server.testing import LiveServer, process_cpu_seconds, recreate_postgres_schema
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_ENV = "TYCHO_BENCH_POSTGRES_URL"
@@ -152,9 +152,7 @@ def reset_postgres(url: str) -> str:
     (no right to create databases): drop and recreate the public schema, which
     the owner of the database may do.
     """
-    from sqlalchemy import text
-
-    from server.db import make_engine, upgrade_database
+    from server.db import upgrade_database
 
     parts = urlsplit(url)
     name, owner = _dbname(url), parts.username or "tycho"
@@ -168,12 +166,9 @@ def reset_postgres(url: str) -> str:
         if done.returncode == 0:
             how = "dropped and recreated"
     if how == "schema reset":
-        engine = make_engine(url)
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-    upgrade_database(url)
+        recreate_postgres_schema(url)
+    else:
+        upgrade_database(url)
     return how
 
 

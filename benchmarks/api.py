@@ -157,15 +157,8 @@ def _bulk_fill(session, rng, authors, count: int, batch: int) -> int:
     from sqlalchemy import func, insert, select, text
 
     from runner.spec import BuiltinRecipe, ObservationCreate
-    from server.models import (
-        MetricSeries,
-        Observation,
-        ObservationPhenomenon,
-        ObservationTag,
-        ObservationVersion,
-        Phenomenon,
-        Run,
-    )
+    from server.models import (MetricSeries, Observation, ObservationPhenomenon,
+                               ObservationTag, ObservationVersion, Phenomenon, Run)
     from server.observations.store import ensure_recipe
 
     phenomenon_ids = dict(session.execute(select(Phenomenon.slug, Phenomenon.id)).all())

@@ -35,20 +35,10 @@ from runner.spec import (
 )
 from server.app import create_app
 from server.db import session_for, upgrade_database
-from server.models import (
-    Comment,
-    Link,
-    MetricSeries,
-    Observation,
-    ObservationPhenomenon,
-    ObservationTag,
-    ObservationVersion,
-    Phenomenon,
-    Run,
-    User,
-)
-from server.observations.store import create_observation, ensure_recipe, store_run
 from server.initial_data import ensure_phenomena
+from server.models import (Comment, Link, MetricSeries, Observation, ObservationPhenomenon,
+                           ObservationTag, ObservationVersion, Phenomenon, Run, User)
+from server.observations.store import create_observation, ensure_recipe, store_run
 from server.settings import Settings
 
 USERS = 200

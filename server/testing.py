@@ -111,3 +111,15 @@ def process_cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def recreate_postgres_schema(url: str) -> None:
+    """Drop everything in a Postgres database (its public schema) and migrate it afresh."""
+    from sqlalchemy import text
+
+    from server.db import session_for, upgrade_database
+
+    with session_for(url) as session:
+        session.execute(text("DROP SCHEMA public CASCADE"))
+        session.execute(text("CREATE SCHEMA public"))
+    upgrade_database(url)

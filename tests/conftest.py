@@ -18,7 +18,7 @@ from sqlalchemy import text
 from server.app import create_app
 from server.db import make_engine, upgrade_database
 from server.settings import Settings
-from server.testing import LiveServer
+from server.testing import LiveServer, recreate_postgres_schema
 
 POSTGRES_URL = os.environ.get("TYCHO_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
@@ -35,12 +35,7 @@ def sqlite_template(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def postgres_migrated() -> str:
     """The Postgres test database, emptied and migrated once per session."""
-    engine = make_engine(POSTGRES_URL)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    upgrade_database(POSTGRES_URL)
+    recreate_postgres_schema(POSTGRES_URL)
     return POSTGRES_URL
 
 

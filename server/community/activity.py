@@ -10,15 +10,8 @@ from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from server.db import aware
-from server.models import (
-    Comment,
-    Link,
-    Observation,
-    ObservationPhenomenon,
-    ObservationVersion,
-    Phenomenon,
-    User,
-)
+from server.models import (Comment, Link, Observation, ObservationPhenomenon,
+                           ObservationVersion, Phenomenon, User)
 from server.observations.queries import format_ref, phenomena_of
 from server.users.accounts import users_by_id
 
@@ -30,14 +23,17 @@ FEED_ENTRIES = 50
 class FeedEntry:
     """One thing that happened, as a feed entry."""
 
-    id: str
+    id: str  # the permalink of what it announces
     title: str
-    link: str
     author: str
     published: datetime
     content: str
+    link: str = ""  # the page to read it on, when not `id`
     updated: datetime | None = None
     categories: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.link = self.link or self.id
 
 
 def _name(user: User) -> str:
@@ -80,15 +76,9 @@ def _version_entries(*, session: Session, rows, public_url: str) -> list[FeedEnt
         lines += [f"Claim: {claim}" for claim in version.claims]
         if version.notes:
             lines += ["", version.notes]
-        entries.append(FeedEntry(
-            id=f"{base}/{ref}",
-            title=f"{ref}: {version.title}",
-            link=f"{base}/{ref}",
-            author=_name(author),
-            published=aware(version.created_at),
-            content="\n".join(lines),
-            categories=slugs.get(version.id, []),
-        ))
+        entries.append(FeedEntry(id=f"{base}/{ref}", title=f"{ref}: {version.title}",
+                                 author=_name(author), published=aware(version.created_at),
+                                 content="\n".join(lines), categories=slugs.get(version.id, [])))
     return entries
 
 
@@ -126,15 +116,11 @@ def observation_activity(
         where = f" at {comment.series}" if comment.series else ""
         if comment.x is not None:
             where += f", x = {comment.x:g}"
-        entries.append(FeedEntry(
-            id=f"{base}/{ref}#comment-{comment.id}",
-            title=f"{author.handle} {verb} {ref}{where}",
-            link=f"{base}/{ref}#comment-{comment.id}",
-            author=_name(author),
-            published=aware(comment.created_at),
-            updated=aware(comment.edited_at) if comment.edited_at else None,
-            content=comment.body,
-        ))
+        entries.append(FeedEntry(id=f"{base}/{ref}#comment-{comment.id}",
+                                 title=f"{author.handle} {verb} {ref}{where}",
+                                 author=_name(author), published=aware(comment.created_at),
+                                 content=comment.body,
+                                 updated=aware(comment.edited_at) if comment.edited_at else None))
     later = [v for v in versions if v.version > 1]
     entries += _version_entries(
         session=session, rows=[(v, observation) for v in later], public_url=public_url
@@ -167,14 +153,10 @@ def _link_entries(session: Session, links: list[Link], people: dict[int, User],
         else:
             target = link.target_external
         author = people[link.author_id]
-        entries.append(FeedEntry(
-            id=f"{base}/{source}#link-{link.id}",
-            title=f"{source} {link.relation} {target}",
-            link=f"{base}/{source}#links",
-            author=_name(author),
-            published=aware(link.created_at),
-            content=f"{_name(author)} linked {source} {link.relation} {target}."
-            + (f"\n\n{link.note}" if link.note else ""),
-            categories=[link.relation],
-        ))
+        said = f"{_name(author)} linked {source} {link.relation} {target}."
+        entries.append(FeedEntry(id=f"{base}/{source}#link-{link.id}",
+                                 title=f"{source} {link.relation} {target}",
+                                 author=_name(author), published=aware(link.created_at),
+                                 content=said + (f"\n\n{link.note}" if link.note else ""),
+                                 link=f"{base}/{source}#links", categories=[link.relation]))
     return entries

@@ -48,15 +48,8 @@ def create_comment(
                 f"series: {format_ref(observation.id, version.version)} has no series "
                 f"{body.series!r}; it has: {', '.join(sorted(names))}"
             )
-    comment = Comment(
-        observation_id=observation.id,
-        version=version.version,
-        author_id=author.id,
-        parent_id=body.parent,
-        body=body.body,
-        series=body.series,
-        x=body.x,
-    )
+    comment = Comment(observation_id=observation.id, version=version.version, author_id=author.id,
+                      parent_id=body.parent, body=body.body, series=body.series, x=body.x)
     session.add(comment)
     session.flush()
     return comment

@@ -67,13 +67,11 @@ class AtomResponse(Response):
 def registry_feed(session: SessionDep, settings: SettingsDep) -> AtomResponse:
     """New observations (and new versions) in the whole registry."""
     base = settings.public_url.rstrip("/")
+    entries = newest_versions(session=session, public_url=base)
     return AtomResponse(atom_feed(
-        feed_url=f"{base}/feeds/observations.atom",
-        page_url=f"{base}/observations",
+        feed_url=f"{base}/feeds/observations.atom", page_url=f"{base}/observations",
         title="Tycho: new observations",
-        subtitle="Observations of how small models train, as they are posted.",
-        entries=newest_versions(session=session, public_url=base),
-    ))
+        subtitle="Observations of how small models train, as they are posted.", entries=entries))
 
 
 @router.get("/feeds/phenomena/{slug}.atom", response_class=AtomResponse, response_model=str)
@@ -83,13 +81,11 @@ def phenomenon_feed(slug: str, session: SessionDep, settings: SettingsDep) -> At
     if phenomenon is None:
         raise not_found("Phenomenon", f"there is no phenomenon {slug!r}; see /api/v1/phenomena")
     base = settings.public_url.rstrip("/")
+    entries = newest_versions(session=session, public_url=base, phenomenon=phenomenon)
     return AtomResponse(atom_feed(
-        feed_url=f"{base}/feeds/phenomena/{slug}.atom",
-        page_url=f"{base}/phenomena/{slug}",
+        feed_url=f"{base}/feeds/phenomena/{slug}.atom", page_url=f"{base}/phenomena/{slug}",
         title=f"Tycho: new observations of {phenomenon.name}",
-        subtitle=f"Observations filed under {slug}, as they are posted.",
-        entries=newest_versions(session=session, public_url=base, phenomenon=phenomenon),
-    ))
+        subtitle=f"Observations filed under {slug}, as they are posted.", entries=entries))
 
 
 @router.get("/feeds/observations/{ref}.atom", response_class=AtomResponse, response_model=str)
@@ -98,11 +94,9 @@ def observation_feed(ref: str, session: SessionDep, settings: SettingsDep) -> At
     observation, _ = find_version(session=session, ref=ref)
     base = settings.public_url.rstrip("/")
     number = format_ref(observation.id)
+    entries = observation_activity(session=session, observation=observation, public_url=base)
     return AtomResponse(atom_feed(
-        feed_url=f"{base}/feeds/observations/{number}.atom",
-        page_url=f"{base}/{number}",
+        feed_url=f"{base}/feeds/observations/{number}.atom", page_url=f"{base}/{number}",
         title=f"Tycho: activity on {number}",
-        subtitle=f"Links, comments and new versions of {number}.",
-        entries=observation_activity(session=session, observation=observation, public_url=base),
-        empty_updated=observation.created_at,
-    ))
+        subtitle=f"Links, comments and new versions of {number}.", entries=entries,
+        empty_updated=observation.created_at))

@@ -12,6 +12,7 @@ from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
+from sqlmodel.sql.expression import Select
 
 from runner.spec import Relation
 from server.community.schemas import (
@@ -25,14 +26,8 @@ from server.community.schemas import (
     Reproductions,
 )
 from server.errors import Problem, invalid
-from server.models import (
-    Link,
-    Observation,
-    ObservationPhenomenon,
-    ObservationVersion,
-    Phenomenon,
-    User,
-)
+from server.models import (Link, Observation, ObservationPhenomenon, ObservationVersion,
+                           Phenomenon, User)
 from server.observations.queries import find_version, format_ref
 from server.users.accounts import users_by_id
 
@@ -195,45 +190,38 @@ def reproduction_counts(*, session: Session, observation: Observation) -> Reprod
 # --- what the pages list ------------------------------------------------------
 
 
+def _newest(session: Session, links: Select, limit: int) -> list[LinkPublic]:
+    """The newest `limit` of the links `links` selects, as the API shows them."""
+    rows = session.exec(links.order_by(Link.id.desc()).limit(limit)).all()
+    return links_public(session=session, links=list(rows))
+
+
 def links_within_phenomenon(
     *, session: Session, phenomenon_id: int, limit: int
 ) -> list[LinkPublic]:
     """The newest links whose source and target are both filed under the phenomenon."""
     source = aliased(ObservationPhenomenon)
     target = aliased(ObservationPhenomenon)
-    rows = session.exec(
-        select(Link)
-        .join(source, source.version_id == Link.source_version_id)
-        .join(target, target.version_id == Link.target_version_id)
-        .where(source.phenomenon_id == phenomenon_id, target.phenomenon_id == phenomenon_id)
-        .order_by(Link.id.desc())
-        .limit(limit)
-    ).all()
-    return links_public(session=session, links=list(rows))
+    return _newest(session, select(Link)
+                   .join(source, source.version_id == Link.source_version_id)
+                   .join(target, target.version_id == Link.target_version_id)
+                   .where(source.phenomenon_id == phenomenon_id,
+                          target.phenomenon_id == phenomenon_id), limit)
 
 
 def reproductions_by(*, session: Session, user: User, limit: int) -> list[LinkPublic]:
-    """Links `reproduces` / `fails-to-reproduce` out of the user's own observations."""
-    rows = session.exec(
-        select(Link)
-        .join(ObservationVersion, ObservationVersion.id == Link.source_version_id)
-        .join(Observation, Observation.id == ObservationVersion.observation_id)
-        .where(Observation.author_id == user.id, Link.relation.in_(REPRODUCTION_RELATIONS))
-        .order_by(Link.id.desc())
-        .limit(limit)
-    ).all()
-    return links_public(session=session, links=list(rows))
+    """Links `reproduces` / `fails-to-reproduce` out of the user's own observations, newest first."""
+    return _newest(session, select(Link)
+                   .join(ObservationVersion, ObservationVersion.id == Link.source_version_id)
+                   .join(Observation, Observation.id == ObservationVersion.observation_id)
+                   .where(Observation.author_id == user.id,
+                          Link.relation.in_(REPRODUCTION_RELATIONS)), limit)
 
 
 def links_by(*, session: Session, user: User, limit: int) -> list[LinkPublic]:
     """The other links the user made (extends, explains, unifies, ...), newest first."""
-    rows = session.exec(
-        select(Link)
-        .where(Link.author_id == user.id, Link.relation.not_in(REPRODUCTION_RELATIONS))
-        .order_by(Link.id.desc())
-        .limit(limit)
-    ).all()
-    return links_public(session=session, links=list(rows))
+    return _newest(session, select(Link).where(
+        Link.author_id == user.id, Link.relation.not_in(REPRODUCTION_RELATIONS)), limit)
 
 
 def group_by_relation(links: list[LinkPublic]) -> dict[str, list[LinkPublic]]:

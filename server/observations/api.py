@@ -60,16 +60,9 @@ def get_observations(
     limit: Annotated[int, Query(ge=1)] = 50,
 ) -> ObservationPage:
     """Latest versions, newest first, filtered; pass `next_cursor` back for the next page."""
-    return observation_page(
-        session=session,
-        phenomenon=phenomenon,
-        tag=tag,
-        author=author,
-        verdict=verdict,
-        q=q,
-        cursor=cursor,
-        limit=min(limit, settings.max_page_size),
-    )
+    return observation_page(session=session, phenomenon=phenomenon, tag=tag, author=author,
+                            verdict=verdict, q=q, cursor=cursor,
+                            limit=min(limit, settings.max_page_size))
 
 
 @router.get("/observations/{ref}", response_model=ObservationPublic)

@@ -24,17 +24,8 @@ from runner.spec import (
     Verdict,
 )
 from server.errors import invalid, not_found
-from server.models import (
-    MetricSeries,
-    Observation,
-    ObservationPhenomenon,
-    ObservationTag,
-    ObservationVersion,
-    Phenomenon,
-    Recipe,
-    Run,
-    User,
-)
+from server.models import (MetricSeries, Observation, ObservationPhenomenon, ObservationTag,
+                           ObservationVersion, Phenomenon, Recipe, Run, User)
 
 REF = re.compile(r"^\s*(?:T-?)?(\d+)(?:v(\d+))?\s*$", re.IGNORECASE)
 

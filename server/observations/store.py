@@ -25,17 +25,8 @@ from runner.spec import (
     source_sha256,
 )
 from server.errors import Problem, invalid
-from server.models import (
-    MetricSeries,
-    Observation,
-    ObservationPhenomenon,
-    ObservationTag,
-    ObservationVersion,
-    Phenomenon,
-    Recipe,
-    Run,
-    User,
-)
+from server.models import (MetricSeries, Observation, ObservationPhenomenon, ObservationTag,
+                           ObservationVersion, Phenomenon, Recipe, Run, User)
 
 BUILTIN_ENTRYPOINT = ""
 
