@@ -1,4 +1,5 @@
-"""What a fresh registry holds: the phenomena of DESIGN.md's domain model."""
+"""What a fresh registry holds: the built-in phenomena and, under `tycho serve`, the
+canonical observation of each (docs/design.md, "Domain model")."""
 
 from __future__ import annotations
 
