@@ -1,8 +1,9 @@
 """What every public record shares: the API returns it, and a page renders the same one.
 
-A record is built from table rows with `Record.of(row, **derived)`: pydantic reads
-the row's attributes (`from_attributes`), and the keyword arguments supply what
-the row does not hold or holds under another name (`T-42` for the id 42). Enums
+A record is built from a table row with `Record.of(row, **derived)`: the row's
+attributes named like the record's fields (or like a field's validation alias)
+are validated together with the keyword arguments, which supply what the row
+does not hold or holds under another name (`T-42` for the id 42). Enums
 (verdict, relation, run kind and status, job status) are validated against
 runner.spec and server.models, listed in the OpenAPI document, and kept as
 their plain string values, so the JSON and the templates see "robust", never
@@ -11,30 +12,39 @@ their plain string values, so the JSON and the templates see "robust", never
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict
+
+_MISSING = object()
 
 
 class Record(BaseModel):
+    # from_attributes: a nested record may be given as a row (the author as a User).
     model_config = ConfigDict(from_attributes=True, use_enum_values=True)
 
     @classmethod
     def of(cls, row: object, **derived: Any) -> Self:
         """This record from `row`'s attributes, where `derived` values take precedence."""
-        return cls.model_validate(_Overlay(row, derived))
+        data = {}
+        for name in _attribute_names(cls):
+            if name not in derived:
+                value = getattr(row, name, _MISSING)
+                if value is not _MISSING:
+                    data[name] = value
+        return cls.model_validate({**data, **derived})
 
 
-class _Overlay:
-    """Attribute lookup in `derived` first, then in `row`."""
-
-    __slots__ = ("_row", "_derived")
-
-    def __init__(self, row: object, derived: dict[str, Any]) -> None:
-        self._row = row
-        self._derived = derived
-
-    def __getattr__(self, name: str) -> Any:
-        if name in self._derived:
-            return self._derived[name]
-        return getattr(self._row, name)
+@cache
+def _attribute_names(record: type[Record]) -> tuple[str, ...]:
+    """The names a record's fields may be read under: each field's, and its aliases."""
+    names = []
+    for name, field in record.model_fields.items():
+        names.append(name)
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names += [choice for choice in alias.choices if isinstance(choice, str)]
+        elif isinstance(alias, str):
+            names.append(alias)
+    return tuple(dict.fromkeys(names))
