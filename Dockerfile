@@ -10,6 +10,7 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 RUN pip install "torch==2.13.0" --index-url "$TORCH_INDEX_URL"
 
 COPY pyproject.toml README.md ./
+COPY tycho ./tycho
 COPY runner ./runner
 COPY server ./server
 COPY phenomena ./phenomena

@@ -1,27 +1,61 @@
-"""Shared helpers of the benchmark scripts: databases, a live server, statistics, tables.
+"""Shared helpers of the benchmarks: databases, a live server, statistics, tables.
 
-Not a test module and not part of the service: the scripts in this folder
-print figures; nothing here asserts on time.
+Not a test module and not part of the service: the benchmarks print figures;
+nothing here asserts on time. The live server is server.testing's, as the
+tests use it.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Self
 from urllib.parse import urlsplit
 
-import httpx
+from server.testing import LiveServer, process_cpu_seconds, recreate_postgres_schema
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_ENV = "TYCHO_BENCH_POSTGRES_URL"
+
+
+# --- the command line ------------------------------------------------------------------
+
+
+def database_arguments(description: str, server_dir_help: str) -> argparse.ArgumentParser:
+    """A parser with the options of the benchmarks that run a server on SQLite and Postgres:
+    --postgres-url, --server-dir and --force."""
+    parser = argparse.ArgumentParser(
+        description=description,
+        epilog="Postgres: the database is DROPPED and recreated; use a dedicated one "
+        "(e.g. .../tycho_bench), never the test database.")
+    parser.add_argument("--postgres-url", default=None,
+                        help=f"Postgres benchmark database (else ${POSTGRES_ENV}; "
+                        "skipped when neither is set)")
+    parser.add_argument("--server-dir", type=Path, default=None, help=server_dir_help)
+    parser.add_argument("--force", action="store_true",
+                        help="allow a Postgres database whose name lacks 'bench'")
+    return parser
+
+
+def begin(title: str, args: argparse.Namespace, postgres_wanted: bool) -> str | None:
+    """Print the title and the machine's load; the Postgres URL, if one was given."""
+    silence_sql_logs()
+    print(f"{title}; {load_line()}")
+    pg_url = postgres_url(args.postgres_url)
+    if postgres_wanted and not pg_url:
+        print(f"  (Postgres skipped: pass --postgres-url or set {POSTGRES_ENV})")
+    return pg_url
+
+
+def done() -> int:
+    """The machine's load at the end, beside the figures; the exit status."""
+    print(f"\n{load_line()}")
+    return 0
 
 
 # --- machine load ----------------------------------------------------------------------
@@ -80,6 +114,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join([line(cells[0]), rule] + [line(r) for r in cells[1:]])
 
 
+def results(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]],
+            explanation: str) -> None:
+    """A titled table of figures and what its columns mean."""
+    banner(title)
+    print(table(headers, rows))
+    print(explanation)
+
+
 # --- databases --------------------------------------------------------------------------
 
 
@@ -110,9 +152,7 @@ def reset_postgres(url: str) -> str:
     (no right to create databases): drop and recreate the public schema, which
     the owner of the database may do.
     """
-    from sqlalchemy import text
-
-    from server.db import make_engine, upgrade_database
+    from server.db import upgrade_database
 
     parts = urlsplit(url)
     name, owner = _dbname(url), parts.username or "tycho"
@@ -126,12 +166,9 @@ def reset_postgres(url: str) -> str:
         if done.returncode == 0:
             how = "dropped and recreated"
     if how == "schema reset":
-        engine = make_engine(url)
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-    upgrade_database(url)
+        recreate_postgres_schema(url)
+    else:
+        upgrade_database(url)
     return how
 
 
@@ -168,14 +205,6 @@ def silence_sql_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _process_cpu(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class DatabaseCpu:
     """CPU time of the Postgres backends serving one database (None on SQLite, whose
     work happens inside the server process and is counted there).
@@ -203,7 +232,7 @@ class DatabaseCpu:
             pids = connection.execute(text(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
                 "AND backend_type = 'client backend'")).scalars().all()
-        found = {pid: _process_cpu(pid) for pid in pids if pid != me}
+        found = {pid: process_cpu_seconds(pid) for pid in pids if pid != me}
         found = {pid: cpu for pid, cpu in found.items() if cpu is not None}
         return found or None
 
@@ -223,65 +252,17 @@ class DatabaseCpu:
 # --- a real server over loopback --------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def live_server(database_url: str, workdir: Path, env: dict[str, str] | None = None,
+                label: str = "server", source_dir: Path | None = None) -> LiveServer:
+    """`tycho serve --no-worker` on `database_url`, logging to WORKDIR/LABEL.log.
 
-
-class LiveServer:
-    """`python -m runner.cli serve --no-worker` in a subprocess (as tests/conftest.py does)."""
-
-    def __init__(self, database_url: str, workdir: Path, env: dict[str, str] | None = None,
-                 label: str = "server", source_dir: Path | None = None) -> None:
-        self.database_url = database_url
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.api = self.url + "/api/v1"
-        self.log_path = workdir / f"{label}.log"
-        # No canonical observations seeded into an empty registry: the benchmarks
-        # count their own jobs and observations (an unknown setting is ignored).
-        self.env = {**os.environ, "TYCHO_DATABASE_URL": database_url,
-                    "TYCHO_DATA_DIR": str(workdir / "data"), "TYCHO_SEED_CANONICAL": "false",
-                    **(env or {})}
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        # cwd = the repository, never benchmarks/ (its queue.py would shadow the stdlib).
-        # With `python -m`, the cwd comes first on the server's path: `source_dir`
-        # (another checkout, e.g. one with a fix applied) serves its own code.
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "runner.cli", "serve", "--no-worker", "--port",
-             str(self.port)], env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-            cwd=source_dir or REPO)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.api + "/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"tycho serve did not start:\n{self.log_path.read_text()[-3000:]}")
-
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) the server process has used so far (Linux /proc)."""
-        return _process_cpu(self.process.pid) or 0.0
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self._log.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
+    No canonical observations are seeded into an empty registry: the benchmarks
+    count their own jobs and observations. `source_dir` (another checkout, e.g.
+    one with a fix applied) serves its own code: `python -m` puts the working
+    directory first on the server's path.
+    """
+    return LiveServer(
+        "--no-worker", database_url=database_url, log_path=workdir / f"{label}.log",
+        env={"TYCHO_DATA_DIR": str(workdir / "data"), "TYCHO_SEED_CANONICAL": "false",
+             **(env or {})},
+        cwd=source_dir or REPO, start_timeout_s=90)

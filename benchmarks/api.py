@@ -1,6 +1,6 @@
 """API latency of a real Tycho server over loopback, on SQLite and on Postgres.
 
-What is measured, per backend, against `python -m runner.cli serve --no-worker`
+What is measured, per backend, against `python -m tycho.cli serve --no-worker`
 started as a subprocess on a fresh, migrated database (one uvicorn process,
 as `tycho serve` runs it), with one persistent httpx client:
 
@@ -16,7 +16,7 @@ as `tycho serve` runs it), with one persistent httpx client:
 
 The 10,000 observations are written straight into the database before the
 server starts (not 10,000 HTTP posts): by default as multi-row INSERTs of the
-rows `server.observations.create_observation` writes (each body validated as
+rows `server.observations.store.create_observation` writes (each body validated as
 `ObservationCreate` first; a few seconds), or with `--fill service` through
 `create_observation` itself in one session, committed in batches (~100/s on a
 busy 2-core machine: the ORM's per-row flushes). 20 authors, 8 phenomena
@@ -37,7 +37,7 @@ Run (Postgres is skipped with a note unless a URL is given; the benchmark
 DROPS AND RECREATES that database, so never point it at the test database):
 
     su postgres -c "createdb -O tycho tycho_bench"     # once
-    /work/venv/bin/python benchmarks/api.py \\
+    python -m benchmarks.api \\
         --postgres-url postgresql://tycho:tycho@127.0.0.1:5432/tycho_bench
 
 or set TYCHO_BENCH_POSTGRES_URL. `--backend sqlite` runs one backend only.
@@ -47,19 +47,8 @@ removed at the end.
 
 from __future__ import annotations
 
-import os
-import sys
-
-# Run as a script, this folder would be first on sys.path, and its other
-# scripts (queue.py, phenomena.py) would shadow the standard library's `queue`
-# and the project's `phenomena` for every import in this process (the editable
-# install's finder comes after the path). Take the folder off the path and load
-# the shared helpers by file name.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-
-import argparse
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -67,19 +56,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-
-def _load_support():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "tycho_benchmarks_support", os.path.join(_HERE, "_support.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_support()
+from benchmarks import _support as bench
 
 N_OBSERVATIONS = 10_000
 POST_SERIES, POST_POINTS = 20, 5_000
@@ -98,6 +75,16 @@ TITLE_WORDS = ["loss", "plateau", "spike", "width", "depth", "learning-rate", "w
                "curve", "threshold", "scaling", "noise", "batch", "regularisation"]
 # The text query: about 4% of titles carry this word.
 QUERY_WORD = "sharpness"
+
+RESULTS = ("results, ms: median and p90 of the round trip over loopback (after warm-up); "
+           "CPU per request")
+COLUMNS = ["db", "request", "response/body", "n", "median", "p90", "server CPU", "pg CPU",
+           "target", "vs target"]
+EXPLANATION = """
+server CPU: user+system time of the server process (on SQLite it includes the database work);
+pg CPU: of the Postgres backends serving the benchmark database. A busy machine inflates
+the round trips (processes wait for a CPU); the CPU columns are what a request costs
+whatever the load."""
 
 LISTS = [
     ("list 50, no filter", {"limit": 50}),
@@ -142,7 +129,7 @@ def small_body(rng: random.Random, i: int) -> tuple[dict, str]:
 def _service_fill(session, rng, authors, count: int, batch: int) -> int:
     """Through `create_observation`, one session, a commit every `batch`. Returns commits."""
     from runner.spec import ObservationCreate
-    from server.observations import create_observation
+    from server.observations.store import create_observation
 
     commits = 0
     for i in range(count):
@@ -170,16 +157,9 @@ def _bulk_fill(session, rng, authors, count: int, batch: int) -> int:
     from sqlalchemy import func, insert, select, text
 
     from runner.spec import BuiltinRecipe, ObservationCreate
-    from server.models import (
-        MetricSeries,
-        Observation,
-        ObservationPhenomenon,
-        ObservationTag,
-        ObservationVersion,
-        Phenomenon,
-        Run,
-    )
-    from server.observations import ensure_recipe
+    from server.models import (MetricSeries, Observation, ObservationPhenomenon,
+                               ObservationTag, ObservationVersion, Phenomenon, Run)
+    from server.observations.store import ensure_recipe
 
     phenomenon_ids = dict(session.execute(select(Phenomenon.slug, Phenomenon.id)).all())
     recipe_ids = {slug: ensure_recipe(session=session, recipe=BuiltinRecipe(builtin=slug)).id
@@ -247,23 +227,19 @@ def _bulk_fill(session, rng, authors, count: int, batch: int) -> int:
 
 def fill(database_url: str, count: int, how: str = "bulk", batch: int = 1000) -> tuple[float, int]:
     """`count` observations by 20 authors. Returns (seconds, commits)."""
-    from sqlmodel import Session
-
-    from server.db import make_engine
+    from server.db import session_for
+    from server.initial_data import ensure_phenomena
     from server.models import User
-    from server.seed import ensure_phenomena
 
     rng = random.Random(20240601)
-    engine = make_engine(database_url)
     start = time.perf_counter()
-    with Session(engine, expire_on_commit=False) as session:
+    with session_for(database_url) as session:
         ensure_phenomena(session=session)
         authors = [User(handle=f"author-{k}", display_name=f"Author {k}") for k in range(20)]
         session.add_all(authors)
         session.commit()
         filler = _bulk_fill if how == "bulk" else _service_fill
         commits = filler(session, rng, authors, count, batch)
-    engine.dispose()
     return time.perf_counter() - start, commits
 
 
@@ -296,14 +272,12 @@ def big_body(rng: random.Random) -> dict:
 def check_posts(database_url: str, titles: list[str], refs: list[str]) -> str:
     """Every post stored once: one observation, one author run, 20 series each."""
     from sqlalchemy import func, select
-    from sqlmodel import Session
 
-    from server.db import make_engine
+    from server.db import session_for
     from server.models import MetricSeries, ObservationVersion, Run
 
     assert len(set(refs)) == len(refs), f"two posts got the same id: {refs}"
-    engine = make_engine(database_url)
-    with Session(engine) as session:
+    with session_for(database_url) as session:
         versions = session.execute(
             select(ObservationVersion.title, func.count()).where(
                 ObservationVersion.title.in_(titles)).group_by(ObservationVersion.title)
@@ -318,7 +292,6 @@ def check_posts(database_url: str, titles: list[str], refs: list[str]) -> str:
             select(func.count(MetricSeries.id)).join(Run, Run.id == MetricSeries.run_id)
             .join(ObservationVersion, ObservationVersion.id == Run.version_id)
             .where(ObservationVersion.title.in_(titles))).scalar_one()
-    engine.dispose()
     assert runs == len(titles), f"{runs} author runs for {len(titles)} posts"
     assert series == POST_SERIES * len(titles), f"{series} series for {len(titles)} posts"
     return f"{len(titles)} posts -> {len(titles)} observations, {runs} runs, {series} series"
@@ -357,16 +330,16 @@ def run_backend(label: str, make_db, workdir: Path, args) -> list[list[object]]:
     database_url = make_db()
     seconds, commits = fill(database_url, args.observations, how=args.fill)
     how = ("multi-row INSERTs" if args.fill == "bulk"
-           else "server.observations.create_observation")
+           else "server.observations.store.create_observation")
     bench.note(f"filled in {seconds:.1f} s ({args.observations / seconds:,.0f} observations/s, "
                f"{commits} commits, {how})")
 
-    from server.users import create_user_with_token
+    from server.users.accounts import create_user_with_token
 
     token = create_user_with_token(database_url, handle="bencher")
     rows: list[list[object]] = []
     database_cpu = bench.DatabaseCpu(database_url)
-    with bench.LiveServer(database_url, workdir, label=f"{label}-server",
+    with bench.live_server(database_url, workdir, label=f"{label}-server",
                           source_dir=args.server_dir) as server, \
             httpx.Client(base_url=server.api, timeout=120,
                          headers={"Authorization": f"Bearer {token}"}) as http:
@@ -431,14 +404,11 @@ def run_backend(label: str, make_db, workdir: Path, args) -> list[list[object]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="API latency of a real Tycho server (POST, GET, list) on SQLite and "
-        "Postgres; prints median and p90 against the targets.",
-        epilog="Postgres: the database is DROPPED and recreated; use a dedicated one "
-        "(e.g. .../tycho_bench), never the test database.")
-    parser.add_argument("--postgres-url", default=None,
-                        help=f"Postgres benchmark database (else ${bench.POSTGRES_ENV}; "
-                        "skipped when neither is set)")
+    parser = bench.database_arguments(
+        "API latency of a real Tycho server (POST, GET, list) on SQLite and Postgres; prints "
+        "median and p90 against the targets.",
+        server_dir_help="serve the code of this checkout instead (e.g. a copy with a fix "
+        "applied); the database is migrated by the code in this one")
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--observations", type=int, default=N_OBSERVATIONS,
                         help="observations filled in before the lists (default 10,000)")
@@ -449,34 +419,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--posts", type=int, default=15, help="timed large posts (default 15)")
     parser.add_argument("--gets", type=int, default=30, help="timed GETs each (default 30)")
     parser.add_argument("--lists", type=int, default=40, help="timed lists each (default 40)")
-    parser.add_argument("--server-dir", type=Path, default=None,
-                        help="serve the code of this checkout instead (e.g. a copy with a fix "
-                        "applied); the database is migrated by the code in this one")
-    parser.add_argument("--force", action="store_true",
-                        help="allow a Postgres database whose name lacks 'bench'")
     args = parser.parse_args(argv)
 
-    bench.silence_sql_logs()
-    print(f"Tycho API benchmark; {bench.load_line()}")
-    pg_url = bench.postgres_url(args.postgres_url)
-    if args.backend in ("postgres", "both") and not pg_url:
-        print(f"  (Postgres skipped: pass --postgres-url or set {bench.POSTGRES_ENV})")
+    pg_url = bench.begin("Tycho API benchmark", args, args.backend in ("postgres", "both"))
     rows: list[list[object]] = []
     with tempfile.TemporaryDirectory(prefix="tycho-bench-api-", ignore_cleanup_errors=True) as tmp:
         for label, make_db in bench.backends(pg_url, args.force, Path(tmp)):
             if args.backend not in (label, "both"):
                 continue
             rows += run_backend(label, make_db, Path(tmp), args)
-    bench.banner("results, ms: median and p90 of the round trip over loopback (after "
-                 "warm-up); CPU per request")
-    print(bench.table(["db", "request", "response/body", "n", "median", "p90", "server CPU",
-                       "pg CPU", "target", "vs target"], rows))
-    print("\nserver CPU: user+system time of the server process (on SQLite it includes the "
-          "database work);\npg CPU: of the Postgres backends serving the benchmark database. "
-          "A busy machine inflates\nthe round trips (processes wait for a CPU); the CPU "
-          "columns are what a request costs whatever the load.")
-    print(f"\n{bench.load_line()}")
-    return 0
+    bench.results(RESULTS, COLUMNS, rows, EXPLANATION)
+    return bench.done()
 
 
 if __name__ == "__main__":

@@ -5,18 +5,11 @@ one large observation through the service functions (six series, one of 100,000
 points, five verification runs), then requests each page in-process and prints
 the median and 90th-percentile time of N requests.
 
-    /work/venv/bin/python benchmarks/pages.py            # 10,000 observations, 20 requests
-    /work/venv/bin/python benchmarks/pages.py --observations 2000 --repeat 10
+    python -m benchmarks.pages            # 10,000 observations, 20 requests
+    python -m benchmarks.pages --observations 2000 --repeat 10
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# Run as a script, this folder comes first on sys.path, and its queue.py (the queue
-# benchmark) would shadow the standard library's `queue` that anyio imports.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import os
@@ -25,11 +18,12 @@ import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from runner.spec import (
     BuiltinRecipe,
@@ -40,21 +34,11 @@ from runner.spec import (
     Verdict,
 )
 from server.app import create_app
-from server.db import make_engine, upgrade_database
-from server.models import (
-    Comment,
-    Link,
-    MetricSeries,
-    Observation,
-    ObservationPhenomenon,
-    ObservationTag,
-    ObservationVersion,
-    Phenomenon,
-    Run,
-    User,
-)
-from server.observations import create_observation, ensure_recipe, store_run
-from server.seed import ensure_phenomena
+from server.db import session_for, upgrade_database
+from server.initial_data import ensure_phenomena
+from server.models import (Comment, Link, MetricSeries, Observation, ObservationPhenomenon,
+                           ObservationTag, ObservationVersion, Phenomenon, Run, User)
+from server.observations.store import create_observation, ensure_recipe, store_run
 from server.settings import Settings
 
 USERS = 200
@@ -76,12 +60,11 @@ CLAIMS = ["final(test_acc) >= 0.95", "first_step(test_acc >= 0.95) >= 2 * first_
 def fill_registry(url: str, observations: int, seed: int = 0) -> None:
     """`observations` observations with runs, series, tags, links and comments (bulk)."""
     rng = random.Random(seed)
-    engine = make_engine(url)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     steps = np.arange(SERIES_POINTS, dtype="<f8") * 10
     curve = {"train_acc": (1 - np.exp(-steps / 100)).astype("<f8").tobytes(),
              "test_acc": (1 - np.exp(-steps / 600)).astype("<f8").tobytes()}
-    with Session(engine) as session:
+    with session_for(url) as session:
         ensure_phenomena(session=session)
         session.flush()
         phenomena = session.exec(select(Phenomenon).order_by(Phenomenon.id)).all()
@@ -146,14 +129,11 @@ def fill_registry(url: str, observations: int, seed: int = 0) -> None:
         for table, values in rows.items():
             for chunk in range(0, len(values), 5_000):
                 session.execute(insert(table), values[chunk:chunk + 5_000])
-        session.commit()
-    engine.dispose()
 
 
 def add_large_observation(url: str) -> str:
     """One observation posted through the service: six series, one of 100,000 points, and
     five verification runs of the same size. Returns its id."""
-    engine = make_engine(url)
     steps = list(range(0, 6000, 10))
     fine = np.arange(100_000, dtype=float)
     def metrics(seed: int) -> dict:
@@ -161,7 +141,7 @@ def add_large_observation(url: str) -> str:
         short = {name: {"x": steps, "y": rng.random(len(steps)).tolist()}
                  for name in ("train_acc", "test_acc", "train_loss", "test_loss", "weight_norm")}
         return {**short, "grad_norm": {"x": fine.tolist(), "y": rng.random(fine.size).tolist()}}
-    with Session(engine) as session:
+    with session_for(url) as session:
         author = session.get(User, 1)
         body = ObservationCreate(title="Large: 100,000-point gradient norm", phenomena=["grokking"],
                                  recipe=BuiltinRecipe(builtin="grokking"), seed=0,
@@ -172,10 +152,7 @@ def add_large_observation(url: str) -> str:
                       run=RunResult(status="ok", seed=seed, metrics=metrics(seed)))
         version.verdict = Verdict.robust.value
         session.add(version)
-        session.commit()
-        ref = f"T-{observation.id}"
-    engine.dispose()
-    return ref
+    return f"T-{observation.id}"
 
 
 def time_pages(url: str, paths: list[str], repeat: int) -> list[tuple[str, float, float, float, int]]:

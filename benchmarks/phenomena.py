@@ -4,27 +4,24 @@ Each run goes through the sandbox exactly as `tycho run NAME --seed N` does
 (one torch thread). Prints a table: phenomenon, wall time and peak memory on
 the default seed, and the claims held on each seed.
 
-    python benchmarks/phenomena.py                 # all, seeds 0-5, 2 runs at a time
-    python benchmarks/phenomena.py grokking --seeds 0 1 --jobs 1
+    python -m benchmarks.phenomena                 # all, seeds 0-5, 2 runs at a time
+    python -m benchmarks.phenomena grokking --seeds 0 1 --jobs 1
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+if __name__ == "__main__" and not __package__:
+    # As a script, this file would be the `phenomena` it imports.
+    raise SystemExit("run it from the repository as a module: python -m benchmarks.phenomena")
 
-# Run as a script, this folder comes first on sys.path, where queue.py (the queue
-# benchmark) would shadow the standard library and this file the `phenomena` package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import argparse
+import time
+from concurrent.futures import ThreadPoolExecutor
 
-import argparse  # noqa: E402
-import time  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
-
-import phenomena  # noqa: E402
-from runner.compare import evaluate_run  # noqa: E402
-from runner.execute import run_recipe  # noqa: E402
-from runner.spec import BuiltinRecipe  # noqa: E402
+import phenomena
+from runner.compare import evaluate_run
+from runner.execute import run_recipe
+from runner.spec import BuiltinRecipe
 
 
 def measure(name: str, seed: int):

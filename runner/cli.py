@@ -1,14 +1,17 @@
-"""The `tycho` command line: each command is a thin wrapper over a library call.
+"""The runner's commands: run, post, rerun, show, search, cite and worker.
 
-Commands that talk to a registry take --server and --token, defaulting to
-TYCHO_SERVER (else http://127.0.0.1:8000) and TYCHO_TOKEN. The registry
-operator's commands (serve, worker, db, user) live in runner.cli_server.
+Each command is a thin wrapper over a library call. Commands that talk to a
+registry take --server and --token, defaulting to TYCHO_SERVER (else
+http://127.0.0.1:8000) and TYCHO_TOKEN. The registry operator's commands (serve,
+db, user) are server.cli's; tycho.cli puts both on the one `tycho` command.
+`python -m runner.cli` runs these alone, with no server code: it is how
+`tycho serve` starts its local worker.
 """
 
 from __future__ import annotations
 
 import json
-import sys
+import logging
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -16,7 +19,6 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from runner import cli_server
 from runner.cli_common import (
     ServerOpt,
     TokenOpt,
@@ -24,15 +26,9 @@ from runner.cli_common import (
     errors,
     fail,
     make_client,
+    new_app,
 )
-from runner.client import TychoError, default_server
-
-app = typer.Typer(
-    help="Tycho: post, verify, browse, rerun and cite observations of how small models train.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+from runner.client import Client, TychoError, default_server
 
 
 # --- running locally ---------------------------------------------------------
@@ -81,7 +77,6 @@ def _claims_table(results, title: str = "claims") -> Table:
     return table
 
 
-@app.command()
 def run(
     target: Annotated[str, typer.Argument(help="A built-in phenomenon (grokking) or my_toy.py[:fn].")],
     set_: Annotated[list[str], typer.Option("--set", help="Config override key=value (repeat).")] = [],
@@ -142,7 +137,6 @@ def run(
     raise typer.Exit(0 if all(c.holds for c in result.claims) else 1)
 
 
-@app.command()
 def post(
     directory: Annotated[Path, typer.Argument(help="A `tycho run` output directory.")],
     title: Annotated[Optional[str], typer.Option(help="Title (built-ins have a default).")] = None,
@@ -186,7 +180,6 @@ def post(
     print(created["id"])
 
 
-@app.command()
 def rerun(
     ref: Annotated[str, typer.Argument(help="Observation id: T-42 or T-42v2.")],
     seeds: Annotated[int, typer.Option(help="Fresh seeds to run besides the original.")] = 0,
@@ -278,7 +271,6 @@ def rerun(
 # --- reading the registry ----------------------------------------------------------
 
 
-@app.command()
 def show(
     ref: Annotated[str, typer.Argument(help="Observation id: T-42 or T-42v2.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the API record.")] = False,
@@ -316,7 +308,6 @@ def show(
     console.print(f"re-run it: {record['rerun']}")
 
 
-@app.command()
 def search(
     query: Annotated[str, typer.Argument(help="Text in titles and notes ('' for all).")] = "",
     phenomenon: Annotated[Optional[str], typer.Option(help="Phenomenon slug.")] = None,
@@ -345,7 +336,6 @@ def search(
     console.print(table)
 
 
-@app.command()
 def cite(
     ref: Annotated[str, typer.Argument(help="Observation id: T-42 or T-42v2.")],
     format: Annotated[str, typer.Option(help="bibtex, csl-json or cff.")] = "bibtex",
@@ -363,12 +353,49 @@ def cite(
         fail(str(exc))
 
 
-cli_server.register(app)
+# --- verifying for a registry --------------------------------------------------------
 
 
-def main() -> None:  # pragma: no cover - console script entry
-    app()
+def worker(
+    server: ServerOpt = default_server(),
+    token: Annotated[Optional[str], typer.Option(
+        "--token", envvar="TYCHO_TOKEN", help="A worker-scoped token.")] = None,
+    once: Annotated[bool, typer.Option(help="Do at most one job, then exit.")] = False,
+    concurrency: Annotated[int, typer.Option(help="Jobs at once (each runs its seeds in turn).")] = 1,
+    threads: Annotated[Optional[int], typer.Option(
+        help="torch threads per run (default: as many as each author used).")] = None,
+    worker_id: Annotated[Optional[str], typer.Option(help="Name in the registry's records.")] = None,
+) -> None:
+    """Verify observations: claim jobs from a registry, re-run them, report verdicts.
 
+    Needs a worker token (tycho user token HANDLE --scope worker). SIGTERM
+    hands the current job back.
+
+    Example: TYCHO_TOKEN=tyc_... tycho worker --server https://tycho.example.org
+    """
+    from runner.worker import run_workers
+
+    if not token:
+        fail("a worker token is needed (--token or TYCHO_TOKEN)")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not every heartbeat request
+    try:
+        done = run_workers(lambda: Client(server=server, token=token), concurrency=concurrency,
+                           once=once, threads=threads, worker_id=worker_id)
+    except TychoError as exc:
+        fail(f"{exc} — is this a worker token for {server}?", code=1)
+    logging.getLogger("tycho.worker").info("stopped after %d job(s)", done)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the runner's commands to `app`."""
+    for command in (run, post, rerun, show, search, cite, worker):
+        app.command()(command)
+
+
+# The runner's commands alone (`python -m runner.cli`); `tycho` is tycho.cli's app.
+app = new_app()
+register(app)
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    app()

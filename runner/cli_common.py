@@ -1,8 +1,7 @@
-"""What every `tycho` command shares: consoles, options, errors, the client."""
+"""What every `tycho` command shares: the app's look, consoles, options, errors, the client."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -17,8 +16,13 @@ ServerOpt = Annotated[str, typer.Option("--server", envvar="TYCHO_SERVER",
                                         help="Registry URL.")]
 TokenOpt = Annotated[Optional[str], typer.Option("--token", envvar="TYCHO_TOKEN",
                                                  help="API token (writes need one).")]
-DbOpt = Annotated[Optional[Path], typer.Option("--db", help="SQLite file to use instead of "
-                                               "TYCHO_DATABASE_URL / the default data dir.")]
+HELP = "Tycho: post, verify, browse, rerun and cite observations of how small models train."
+
+
+def new_app() -> typer.Typer:
+    """An empty `tycho` command: help when called bare, no shell completion, plain tracebacks."""
+    return typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
+                       pretty_exceptions_enable=False)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -28,11 +32,3 @@ def fail(message: str, code: int = 2) -> None:
 
 def make_client(server: str, token: str | None) -> Client:
     return Client(server=server, token=token)
-
-
-def database_url(db: Path | None) -> str:
-    from server.settings import get_settings
-
-    if db is not None:
-        return f"sqlite:///{db.resolve()}"
-    return get_settings().resolved_database_url()

@@ -1,20 +1,37 @@
-"""The FastAPI application: the REST API, and the web pages when they are installed."""
+"""The FastAPI application: the REST API, the Atom feeds and the web pages."""
 
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from sqlmodel import Session
 
 import runner
-from server.api import router as api_router
+from server.citations import api as citations_api
+from server.community import api as community_api
+from server.community import feeds
 from server.db import make_engine
 from server.errors import BodySizeLimit, install_error_handlers
-from server.feeds import router as feeds_router
-from server.seed import ensure_phenomena
+from server.initial_data import ensure_phenomena
+from server.observations import api as observations_api
+from server.observations import pages as observation_pages
+from server.phenomena import api as phenomena_api
+from server.phenomena import pages as phenomenon_pages
 from server.settings import Settings, get_settings
-from server.users import ensure_worker_token
+from server.users import api as users_api
+from server.users import pages as user_pages
+from server.users.accounts import ensure_worker_token
+from server.verification import api as verification_api
+from server.web import static
+from server.web.error_pages import install_error_pages
+
+# The REST API under /api/v1 (JSON; OpenAPI at /docs), one router per domain.
+API_ROUTERS = (users_api, phenomena_api, observations_api, community_api, citations_api,
+               verification_api)
+# The pages. The vendor routes (/static/vendor/...) come before the /static mount that
+# would otherwise swallow them: Starlette tries routes in the order they were added.
+PAGE_ROUTERS = (static, phenomenon_pages, observation_pages, user_pages)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,13 +58,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings.resolved_database_url())
     install_error_handlers(app)
-    app.include_router(api_router)
-    app.include_router(feeds_router)
-    try:
-        from server.web import install_web
-    except ImportError:  # the pages are optional while they are being built
-        pass
-    else:
-        install_web(app)
+    api = APIRouter(prefix="/api/v1")
+    for module in API_ROUTERS:
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(feeds.router)
+    for module in PAGE_ROUTERS:
+        app.include_router(module.router)
+    app.mount("/static", static.static_files(), name="static")
+    install_error_pages(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

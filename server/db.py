@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
@@ -53,6 +55,24 @@ def upgrade_database(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+@contextmanager
+def session_for(url: str) -> Iterator[Session]:
+    """A session on its own engine for `url`, for work outside a request (the CLI, `tycho
+    serve` starting up, tests, benchmarks): committed when the block ends, rolled back
+    if it raises; the engine is disposed either way.
+
+        with session_for(url) as session:
+            ensure_phenomena(session=session)
+    """
+    engine = make_engine(url)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            yield session
+            session.commit()
+    finally:
+        engine.dispose()
+
+
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session whose work is committed by its caller, and rolled back on error."""
     with Session(engine, expire_on_commit=False) as session:
@@ -61,3 +81,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except Exception:
             session.rollback()
             raise
+
+
+def aware(moment: datetime) -> datetime:
+    """Stored times are UTC; SQLite may hand them back without a zone."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

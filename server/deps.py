@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlmodel import Session
 
-from server.auth import authenticate
 from server.db import session_scope
 from server.models import TokenScope, User
 from server.settings import Settings
+from server.users.tokens import authenticate
 
 SESSION_COOKIE = "tycho_token"
 
@@ -49,17 +49,6 @@ def _admin(request: Request, session: SessionDep) -> User:
     return authenticate(session=session, token=bearer_token(request), need=TokenScope.admin)
 
 
-def _maybe_user(request: Request, session: SessionDep) -> User | None:
-    token = bearer_token(request)
-    if not token:
-        return None
-    try:
-        return authenticate(session=session, token=token, need=TokenScope.write)
-    except Exception:
-        return None
-
-
 CurrentUser = Annotated[User, Depends(_writer)]
 WorkerUser = Annotated[User, Depends(_worker)]
 AdminUser = Annotated[User, Depends(_admin)]
-OptionalUser = Annotated[User | None, Depends(_maybe_user)]

@@ -14,15 +14,15 @@ import sys
 import threading
 
 import uvicorn
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from server.app import create_app
-from server.auth import issue_token
-from server.db import upgrade_database
+from server.db import session_for, upgrade_database
+from server.initial_data import seed_canonical
 from server.models import ApiToken, TokenScope, utcnow
-from server.seed import seed_canonical
 from server.settings import Settings
-from server.users import ensure_user
+from server.users.accounts import ensure_user
+from server.users.tokens import issue_token
 
 LOCAL_WORKER = "local-worker"
 LOCAL_WORKER_LABEL = "tycho serve local worker"
@@ -30,10 +30,7 @@ LOCAL_WORKER_LABEL = "tycho serve local worker"
 
 def local_worker_token(settings: Settings) -> str:
     """A fresh worker token for this start; the previous start's tokens are revoked."""
-    from server.db import make_engine
-
-    engine = make_engine(settings.resolved_database_url())
-    with Session(engine) as session:
+    with session_for(settings.resolved_database_url()) as session:
         user = ensure_user(session=session, handle=LOCAL_WORKER,
                            display_name="Local verification worker")
         for old in session.exec(select(ApiToken).where(
@@ -41,22 +38,8 @@ def local_worker_token(settings: Settings) -> str:
                 ApiToken.revoked_at.is_(None))).all():
             old.revoked_at = utcnow()
             session.add(old)
-        token = issue_token(session=session, user=user, scope=TokenScope.worker,
-                            label=LOCAL_WORKER_LABEL)
-        session.commit()
-    engine.dispose()
-    return token
-
-
-def seed_canonical_observations(settings: Settings) -> list[str]:
-    from server.db import make_engine
-
-    engine = make_engine(settings.resolved_database_url())
-    with Session(engine) as session:
-        created = seed_canonical(session=session, settings=settings)
-        session.commit()
-    engine.dispose()
-    return created
+        return issue_token(session=session, user=user, scope=TokenScope.worker,
+                           label=LOCAL_WORKER_LABEL)
 
 
 # What the local worker keeps of the server's environment: it runs untrusted
@@ -127,7 +110,8 @@ def serve(*, host: str, port: int, database_url: str, start_worker: bool = True,
               flush=True)
     upgrade_database(database_url)
     if settings.seed_canonical:
-        seeded = seed_canonical_observations(settings)
+        with session_for(database_url) as session:
+            seeded = seed_canonical(session=session, settings=settings)
         if seeded:
             print(f"a new registry: posted the canonical observations {', '.join(seeded)}; "
                   "the local worker verifies them in the background", flush=True)

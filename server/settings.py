@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     # A request body larger than this is refused with 413. 20 series of 5,000
     # points are ~4 MB of JSON; 32 MB leaves room for long sweeps.
     max_body_bytes: int = 32 * 1024 * 1024
-    # Fresh seeds a worker runs besides the original one (DESIGN.md: default 4).
+    # Fresh seeds a worker runs besides the original one (docs/design.md, "Verification").
     verify_seeds: int = 4
     # Whether workers run submitted source at all (it always runs sandboxed).
     # On by default for a local `tycho serve`; a public registry may turn it off,

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from server.app import create_app
 from server.db import make_engine, upgrade_database
 from server.settings import Settings
+from server.testing import LiveServer, recreate_postgres_schema
 
 POSTGRES_URL = os.environ.get("TYCHO_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
@@ -34,12 +35,7 @@ def sqlite_template(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def postgres_migrated() -> str:
     """The Postgres test database, emptied and migrated once per session."""
-    engine = make_engine(POSTGRES_URL)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    upgrade_database(POSTGRES_URL)
+    recreate_postgres_schema(POSTGRES_URL)
     return POSTGRES_URL
 
 
@@ -125,74 +121,16 @@ def run(config, log):
 '''
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class LiveServer:
-    """`tycho serve --no-worker` in a subprocess, on its own database."""
-
-    def __init__(self, database_url: str, env: dict[str, str], log_path) -> None:
-        import subprocess
-        import sys
-        import time
-
-        import httpx
-
-        self.database_url = database_url
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        # Tests start from an empty registry: no canonical observations.
-        self.env = {**os.environ, "TYCHO_DATABASE_URL": database_url,
-                    "TYCHO_SEED_CANONICAL": "false", **env}
-        self.log = open(log_path, "w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "runner.cli", "serve", "--no-worker", "--port",
-             str(self.port)], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/api/v1/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"tycho serve did not start: {open(log_path).read()[-2000:]}")
-
-    def user_token(self, handle: str) -> str:
-        from server.users import create_user_with_token
-
-        return create_user_with_token(self.database_url, handle=handle)
-
-    def worker_token(self, handle: str = "worker") -> str:
-        from server.users import create_user_with_token, issue_token_for
-
-        create_user_with_token(self.database_url, handle=handle)
-        return issue_token_for(self.database_url, handle=handle, scope="worker")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except Exception:
-            self.process.kill()
-        self.log.close()
-
-
 @pytest.fixture
 def live_server(database_url, tmp_path):
-    """A factory: live_server(TYCHO_VERIFY_SEEDS="0", ...) starts a server on this test's DB."""
+    """A factory: live_server(TYCHO_VERIFY_SEEDS="0", ...) starts `tycho serve --no-worker`
+    on this test's database, from an empty registry (no canonical observations)."""
     servers = []
 
     def start(**env: str) -> LiveServer:
-        server = LiveServer(database_url, env, tmp_path / f"server{len(servers)}.log")
+        server = LiveServer("--no-worker", database_url=database_url,
+                            env={"TYCHO_SEED_CANONICAL": "false", **env},
+                            log_path=tmp_path / f"server{len(servers)}.log")
         servers.append(server)
         return server
 

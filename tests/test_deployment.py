@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from sqlalchemy import text
 
-from server.db import make_engine
+from server.db import session_for
 from server.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +33,7 @@ def test_every_command_in_compose_is_a_real_tycho_command():
         command = COMPOSE["services"][name]["command"]
         assert command[0] == "tycho"
         options = [word for word in command[2:] if word.startswith("--")]
-        help_text = subprocess.run([sys.executable, "-m", "runner.cli", command[1], "--help"],
+        help_text = subprocess.run([sys.executable, "-m", "tycho.cli", command[1], "--help"],
                                    capture_output=True, text=True, env={"COLUMNS": "200",
                                                                         "PATH": "/usr/bin:/bin"})
         assert help_text.returncode == 0, help_text.stderr
@@ -71,9 +71,7 @@ def test_a_preshared_worker_token_lets_a_worker_claim(settings):
         assert answer.status_code == 204  # authenticated as a worker; the queue is empty
     with TestClient(create_app(shared)):  # a restart registers it once, not twice
         pass
-    engine = make_engine(shared.resolved_database_url())
-    with engine.connect() as connection:
-        count = connection.execute(text(
+    with session_for(shared.resolved_database_url()) as session:
+        count = session.execute(text(
             "SELECT COUNT(*) FROM apitoken WHERE label = 'TYCHO_WORKER_TOKEN'")).scalar_one()
-    engine.dispose()
     assert count == 1

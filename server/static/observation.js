@@ -46,7 +46,8 @@ function indentJson(body) {
   box.querySelectorAll(".cite-entry").forEach(async (entry) => {
     const text = entry.querySelector(".cite-text");
     const copy = entry.querySelector(".copy");
-    const url = `/api/v1/observations/${encodeURIComponent(ref)}/cite?format=${entry.dataset.format}`;
+    // The entry's "raw" link is the API's citation in this format.
+    const url = entry.querySelector("a.twin").getAttribute("href");
     try {
       const response = await fetch(url, { headers: { Accept: "text/plain, application/json" } });
       if (!response.ok) throw new Error(`the server answered ${response.status} ${response.statusText}`);

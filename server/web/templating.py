@@ -1,19 +1,32 @@
-"""Jinja2 templates (server/templates/) and what every page gets: the viewer, the form token."""
+"""Jinja2 templates (server/templates/) and the one way a page is rendered: from its record,
+with its JSON twin, the signed-in viewer and the form token.
+
+Every page shows one record, and its JSON twin is an API route that answers that
+same record (as datasette's BaseView.render does for every view): `render_page`
+takes the record and the twin's URL (built with `request.url_for`, never by hand),
+puts both in the template, and sends `Link: <twin>; rel="alternate";
+type="application/json"`. tests/web/test_twins.py walks every page and checks it.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from pydantic import BaseModel
 from sqlmodel import Session
+from starlette.datastructures import URL
 
 from runner.spec import Verdict
+from server.errors import invalid
+from server.users.signin import csrf_token, signed_in_user
 from server.web.assets import code_css_url, plotly_url, static_url
 from server.web.markup import render_markdown
-from server.web.session import csrf_token, signed_in_user
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -41,23 +54,60 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.0f}%"
 
 
+def route_url(request: Request, name: str, query: dict[str, Any] | None = None,
+              **params: Any) -> URL:
+    """The URL of the route called `name` (request.url_for), with `query` as its query string."""
+    url = request.url_for(name, **params)
+    return url.replace(query=urlencode(query)) if query else url
+
+
+def site_path(url: URL) -> str:
+    """`url` as a link on this site: its path and query, no scheme or host."""
+    return url.path + (f"?{url.query}" if url.query else "")
+
+
+@pass_context
+def _api_path(context: Any, name: str, query: dict[str, Any] | None = None, **params: Any) -> str:
+    """For templates: the link to the route `name`, e.g. a section's JSON."""
+    return site_path(route_url(context["request"], name, query, **params))
+
+
 templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
 templates.env.filters.update(
     markdown=render_markdown, date=_date, datetime=_datetime, percent=_percent
 )
 templates.env.globals.update(
     static_url=static_url, plotly_url=plotly_url, code_css_url=code_css_url,
-    verdict_meanings=VERDICT_MEANINGS,
+    verdict_meanings=VERDICT_MEANINGS, api_path=_api_path,
 )
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
 
 
 def render_page(
-    request: Request, session: Session | None, template: str, status_code: int = 200,
+    request: Request, session: Session | None, template: str, *,
+    record: BaseModel | None = None, twin: URL | None = None, status_code: int = 200,
     **context: Any,
 ):
-    """A page from `template`, with the signed-in viewer and the CSRF token added."""
+    """The page `template` showing `record`, whose JSON twin is the API URL `twin`.
+
+    The template gets `record`, `json_url` (the twin as a link on this site), the
+    signed-in `viewer` and the CSRF token, and whatever else `context` holds: how
+    the record is drawn (plots, grouped links), never more data.
+    """
     viewer = signed_in_user(session=session, request=request) if session is not None else None
-    context.update(viewer=viewer, csrf_token=csrf_token(request) if viewer else "")
-    return templates.TemplateResponse(request, template, context, status_code=status_code)
+    context.update(record=record, json_url=site_path(twin) if twin is not None else None,
+                   viewer=viewer, csrf_token=csrf_token(request) if viewer else "")
+    response = templates.TemplateResponse(request, template, context, status_code=status_code)
+    if twin is not None:
+        response.headers["Link"] = f'<{twin}>; rel="alternate"; type="application/json"'
+    return response
+
+
+def page_cursor(value: str | None) -> int | None:
+    """The cursor of a page's query string (`?cursor=123`), None on the first page."""
+    if value is None or value == "":
+        return None
+    if not value.isdigit():
+        raise invalid(f"cursor: {value!r} is not a cursor from a previous page")
+    return int(value)

@@ -11,7 +11,7 @@ from tests.conftest import TINY_RECIPE
 
 
 def tycho(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "runner.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "tycho.cli", *args], capture_output=True,
                           text=True, env={**os.environ, "COLUMNS": "200", **(env or {})},
                           cwd=cwd, timeout=300)
 
@@ -47,18 +47,24 @@ def test_run_explains_a_bad_target_and_a_bad_config_key(tmp_path):
     assert bad_key.returncode == 2 and "not_a_knob" in bad_key.stderr
 
 
-def test_post_then_rerun_agree_exactly(live_server, tmp_path):
-    server = live_server(TYCHO_VERIFY_SEEDS="0")
-    env = {"TYCHO_SERVER": server.url, "TYCHO_TOKEN": server.user_token("alice")}
+def run_and_post_the_tiny_recipe(tmp_path, env: dict, *options: str) -> str:
+    """`tycho run` the tiny recipe (seed 5, a claim that holds), then `tycho post` it as
+    "Running mean settles"; returns the id it was given."""
     recipe = tmp_path / "tiny.py"
     recipe.write_text(TINY_RECIPE)
     ran = tycho("run", str(recipe), "--seed", "5", "--claim", "final(mean) between 0.3 and 0.7",
                 "--out", str(tmp_path / "run"))
     assert ran.returncode == 0, ran.stderr
-    posted = tycho("post", str(tmp_path / "run"), "--title", "Running mean settles",
-                   "--tag", "toy", env=env)
+    posted = tycho("post", str(tmp_path / "run"), "--title", "Running mean settles", *options,
+                   env=env)
     assert posted.returncode == 0, posted.stderr
-    ref = posted.stdout.strip().splitlines()[-1]
+    return posted.stdout.strip().splitlines()[-1]
+
+
+def test_post_then_rerun_agree_exactly(live_server, tmp_path):
+    server = live_server(TYCHO_VERIFY_SEEDS="0")
+    env = {"TYCHO_SERVER": server.url, "TYCHO_TOKEN": server.user_token("alice")}
+    ref = run_and_post_the_tiny_recipe(tmp_path, env, "--tag", "toy")
     assert ref == "T-1"
 
     rerun_env = {"TYCHO_SERVER": server.url, "TYCHO_TOKEN": server.user_token("bob")}

@@ -14,7 +14,7 @@ from bibtexparser import middlewares
 
 from runner.client import Client
 from tests.conftest import TINY_RECIPE
-from tests.runner.test_cli import tycho
+from tests.runner.test_cli import run_and_post_the_tiny_recipe, tycho
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 PEOPLE = [("ada", "Ada Lovelace"), ("ben", "Ben Franklin"), ("cy", "Cy Young"),
@@ -52,15 +52,8 @@ def test_a_to_e_chain_keeps_the_graph_the_credit_and_the_news(registry, tmp_path
     server, (a, b, c, d, e) = registry
 
     # A discovers: runs the recipe and posts it with the CLI.
-    recipe = tmp_path / "tiny.py"
-    recipe.write_text(TINY_RECIPE)
-    ran = tycho("run", str(recipe), "--seed", "5", "--claim", "final(mean) between 0.3 and 0.7",
-                "--out", str(tmp_path / "run"))
-    assert ran.returncode == 0, ran.stderr
-    posted = tycho("post", str(tmp_path / "run"), "--title", "Running mean settles",
-                   env={"TYCHO_SERVER": server.url, "TYCHO_TOKEN": a.token})
-    assert posted.returncode == 0, posted.stderr
-    assert posted.stdout.strip().splitlines()[-1] == "T-1"
+    env = {"TYCHO_SERVER": server.url, "TYCHO_TOKEN": a.token}
+    assert run_and_post_the_tiny_recipe(tmp_path, env) == "T-1"
 
     # B connects, C unifies both in one request, D explains C's, E applies D's.
     assert b.post_observation(toy("Running sums drift like random walks"))["id"] == "T-2"

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from pylatexenc.latex2text import LatexNodes2Text  # bibtexparser's own LaTeX decoder
 from sqlalchemy import text
 
-from server.cite_formats import latex_escape, yaml_quote
-from server.db import make_engine
+from server.citations.formats import cff_yaml, latex_escape
+from server.db import session_for
 from tests.conftest import observation_body, register
 
 # The official schema of CITATION.cff 1.2.0, as cffconvert 2.0.0 ships it
@@ -53,11 +53,9 @@ def names(entry) -> list[str]:
 
 
 def set_verdict(settings, ref_id: int, verdict: str) -> None:
-    engine = make_engine(settings.resolved_database_url())
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE observation_version SET verdict = :v "
-                                "WHERE observation_id = :o"), {"v": verdict, "o": ref_id})
-    engine.dispose()
+    with session_for(settings.resolved_database_url()) as session:
+        session.execute(text("UPDATE observation_version SET verdict = :v "
+                             "WHERE observation_id = :o"), {"v": verdict, "o": ref_id})
 
 
 @pytest.fixture
@@ -217,8 +215,9 @@ def test_any_title_gives_bibtex_whose_braces_balance(title):
 
 
 @given(st.text(max_size=80))
-def test_any_text_survives_the_cff_emitter(value):
-    assert yaml.safe_load(f"title: {yaml_quote(value)}") == {"title": value}
+def test_any_text_survives_the_cff_writer(value):
+    assert yaml.safe_load(cff_yaml({"title": value, "authors": [{"alias": value}]})) == {
+        "title": value, "authors": [{"alias": value}]}
 
 
 # --- a chain --------------------------------------------------------------------------

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from runner.spec import Relation
-from server.db import make_engine
-from server.users import create_user_with_token
+from server.db import session_for
+from server.users.accounts import create_user_with_token
 from tests.conftest import observation_body, register
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,11 +19,8 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 def stored(settings, table: str) -> int:
-    engine = make_engine(settings.resolved_database_url())
-    with engine.connect() as connection:
-        count = connection.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
-    engine.dispose()
-    return count
+    with session_for(settings.resolved_database_url()) as session:
+        return session.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
 
 
 def post(client, headers, **overrides) -> str:

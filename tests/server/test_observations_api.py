@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from server.app import create_app
-from server.db import make_engine
+from server.db import session_for
 from tests.conftest import observation_body, register
 
 STORED_TABLES = ("observation", "observation_version", "run", "metric_series", "recipe",
@@ -18,12 +18,9 @@ STORED_TABLES = ("observation", "observation_version", "run", "metric_series", "
 
 
 def stored_rows(settings) -> dict[str, int]:
-    engine = make_engine(settings.resolved_database_url())
-    with engine.connect() as connection:
-        counts = {t: connection.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()
-                  for t in STORED_TABLES}
-    engine.dispose()
-    return counts
+    with session_for(settings.resolved_database_url()) as session:
+        return {t: session.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()
+                for t in STORED_TABLES}
 
 
 def test_health_says_ok_and_version(client):
@@ -164,7 +161,7 @@ def test_writes_need_a_valid_token(client, settings):
 
 
 def test_worker_token_cannot_post(client, settings):
-    from server.users import create_user_with_token, issue_token_for
+    from server.users.accounts import create_user_with_token, issue_token_for
 
     create_user_with_token(settings.resolved_database_url(), handle="w1")
     token = issue_token_for(settings.resolved_database_url(), handle="w1", scope="worker")
@@ -202,7 +199,7 @@ def test_unknown_observation_is_404_with_a_hint(client):
 
 
 def test_admin_withdraws_and_lists_drop_it(client, alice, settings):
-    from server.users import create_user_with_token
+    from server.users.accounts import create_user_with_token
 
     client.post("/api/v1/observations", json=observation_body(), headers=alice)
     admin = create_user_with_token(settings.resolved_database_url(), handle="root", admin=True)
@@ -248,7 +245,7 @@ def test_text_search_treats_wildcards_as_text(client, alice):
 
 
 def test_withdrawing_cancels_the_pending_verification(client, alice, settings):
-    from server.users import create_user_with_token
+    from server.users.accounts import create_user_with_token
 
     client.post("/api/v1/observations", json=observation_body(), headers=alice)
     admin = create_user_with_token(settings.resolved_database_url(), handle="root", admin=True)

@@ -7,11 +7,11 @@ from datetime import timedelta
 from sqlalchemy import text
 
 from runner.spec import JobComplete, RunResult, Verdict
-from server.db import make_engine
+from server.db import make_engine, session_for
 from server.models import utcnow
 from runner.spec import verification_seeds
-from server.queue import RetryPolicy
-from server.users import create_user_with_token, issue_token_for
+from server.verification.queue import RetryPolicy
+from server.users.accounts import create_user_with_token, issue_token_for
 from tests.conftest import observation_body
 
 
@@ -23,11 +23,9 @@ def worker_headers(settings, handle="worker") -> dict[str, str]:
 
 def lapse_leases(settings) -> None:
     """Move every lease into the past, as if the worker stopped heart-beating."""
-    engine = make_engine(settings.resolved_database_url())
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE verification_job SET lease_expires_at = :t"),
-                           {"t": utcnow() - timedelta(seconds=5)})
-    engine.dispose()
+    with session_for(settings.resolved_database_url()) as session:
+        session.execute(text("UPDATE verification_job SET lease_expires_at = :t"),
+                        {"t": utcnow() - timedelta(seconds=5)})
 
 
 def completion(worker_id: str, verdict: Verdict = Verdict.robust) -> dict:
@@ -106,15 +104,13 @@ def test_heartbeat_extends_and_refuses_a_stranger(client, alice, settings):
 def test_failures_retry_then_end_in_error_with_the_reasons(client, alice, settings):
     client.post("/api/v1/observations", json=observation_body(), headers=alice)
     worker = worker_headers(settings)
-    engine = make_engine(settings.resolved_database_url())
     for attempt in range(1, settings.max_attempts + 1):
-        with engine.begin() as connection:  # skip the back-off wait
-            connection.execute(text("UPDATE verification_job SET not_before = NULL"))
+        with session_for(settings.resolved_database_url()) as session:  # skip the back-off
+            session.execute(text("UPDATE verification_job SET not_before = NULL"))
         job = client.post("/api/v1/jobs/claim", json={"worker_id": "w1"}, headers=worker).json()
         answer = client.post(f"/api/v1/jobs/{job['job_id']}/fail",
                              json={"worker_id": "w1", "reason": f"crash {attempt}"}, headers=worker)
         assert answer.json()["attempts"] == attempt
-    engine.dispose()
     record = client.get("/api/v1/observations/T-1").json()
     assert record["verdict"] == "error"
     assert "crash 1" in record["verdict_reason"] and "crash 3" in record["verdict_reason"]
@@ -172,7 +168,7 @@ def test_concurrent_claimers_of_a_lapsed_job_lease_it_once(client, alice, settin
 
     from sqlmodel import Session
 
-    from server.queue import claim_job
+    from server.verification.queue import claim_job
 
     client.post("/api/v1/observations", json=observation_body(), headers=alice)
     worker = worker_headers(settings)

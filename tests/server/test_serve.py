@@ -11,34 +11,23 @@ import time
 
 import httpx
 
-from tests.conftest import free_port
+from server.testing import LiveServer
 
 
 def tycho(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "runner.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "tycho.cli", *args], capture_output=True,
                           text=True, env=env, timeout=300)
 
 
 def test_serve_verifies_a_posted_builtin_observation_by_itself(tmp_path):
-    port = free_port()
     database = tmp_path / "fresh" / "tycho.db"  # the directory does not exist yet
-    env = {**os.environ, "TYCHO_VERIFY_SEEDS": "1", "TYCHO_SEED_CANONICAL": "false",
-           "COLUMNS": "200"}
-    env.pop("TYCHO_DATABASE_URL", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "runner.cli", "serve", "--db", str(database), "--port", str(port)],
-        env=env, stdout=open(tmp_path / "serve.log", "w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    settings = {"TYCHO_VERIFY_SEEDS": "1", "TYCHO_SEED_CANONICAL": "false"}
+    env = {**os.environ, **settings, "COLUMNS": "200"}
+    # --db wins over TYCHO_DATABASE_URL, for the server as for `tycho user`.
+    server = LiveServer("--db", str(database), env=settings, log_path=tmp_path / "serve.log")
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
         token = tycho("user", "create", "alice", "--db", str(database), env=env).stdout.split()[-1]
-        client_env = {**env, "TYCHO_SERVER": url, "TYCHO_TOKEN": token}
+        client_env = {**env, "TYCHO_SERVER": server.url, "TYCHO_TOKEN": token}
         ran = tycho("run", "double-descent", "--quick", "--out", str(tmp_path / "run"), env=env)
         assert ran.returncode in (0, 1), ran.stderr  # quick configs need not satisfy claims
         posted = tycho("post", str(tmp_path / "run"), env=client_env)
@@ -48,14 +37,13 @@ def test_serve_verifies_a_posted_builtin_observation_by_itself(tmp_path):
         deadline = time.monotonic() + 180
         record = {}
         while time.monotonic() < deadline:
-            record = httpx.get(f"{url}/api/v1/observations/{ref}", timeout=10).json()
+            record = httpx.get(f"{server.api}/observations/{ref}", timeout=10).json()
             if record["verdict"] != "unverified":
                 break
             time.sleep(1)
     finally:
-        server.terminate()
-        server.wait(timeout=60)
-    log = (tmp_path / "serve.log").read_text()
+        server.stop(timeout_s=60)
+    log = server.log_path.read_text()
     assert "local worker started" in log
     worker_pid = int(re.search(r"local worker started \(pid (\d+)\)", log).group(1))
     deadline = time.monotonic() + 30  # the server stops its worker before itself

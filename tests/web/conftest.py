@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runner.spec import ClaimResult, JobComplete, RunResult, Verdict
-from server.users import create_user_with_token, issue_token_for
+from server.users.accounts import create_user_with_token, issue_token_for
 
 GROKKING_CLAIMS = ["final(test_acc) >= 0.95",
                    "first_step(test_acc >= 0.95) >= 2 * first_step(train_acc >= 0.99)"]

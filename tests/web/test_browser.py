@@ -7,10 +7,6 @@ not /usr/bin/chromium). Leaves a full-page screenshot in artifacts/observation.p
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +14,8 @@ import numpy as np
 import pytest
 
 from runner.spec import ClaimResult, JobComplete, RunResult, Verdict
-from server.users import create_user_with_token, issue_token_for
+from server.testing import LiveServer
+from server.users.accounts import create_user_with_token, issue_token_for
 
 pytestmark = pytest.mark.browser
 
@@ -42,12 +39,6 @@ $$\|W_t\|^2 \approx \|W_0\|^2 e^{-2\eta\lambda t}.$$
 
 Gradient-norm spikes (see `grad_norm`, 100,000 steps) precede the jump.
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def grokking_run(seed: int, grok_at: float) -> dict[str, dict]:
@@ -81,31 +72,10 @@ def registry(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium, or set TYCHO_CHROMIUM")
     workdir = tmp_path_factory.mktemp("browser")
-    db, log = workdir / "tycho.db", workdir / "serve.log"
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    # Output to a file, not a pipe: a pipe nobody reads fills up and blocks the server.
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "runner.cli", "serve", "--no-worker", "--db", str(db),
-             "--port", str(port)],
-            cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"tycho serve did not start:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield base, *_publish_verified_observation(base, f"sqlite:///{db}")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    db = workdir / "tycho.db"
+    with LiveServer("--no-worker", "--db", str(db), log_path=workdir / "serve.log", cwd=ROOT,
+                    start_timeout_s=SERVER_START_TIMEOUT_S) as server:
+        yield server.url, *_publish_verified_observation(server.url, f"sqlite:///{db}")
 
 
 def _publish_verified_observation(base: str, database_url: str) -> tuple[str, str, int]:

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from server.deps import SESSION_COOKIE
-from server.users import create_user_with_token, issue_token_for
-from server.web import pages
+from server.users.accounts import create_user_with_token, issue_token_for
+from server.observations import pages
 from server.web.downsample import MAX_PLOT_POINTS
 from tests.conftest import observation_body, register
 

@@ -1,0 +1,1 @@
+"""Citing an observation version, or a chain of linked ones, as BibTeX, CSL-JSON or CFF."""

@@ -1,0 +1,1 @@
+"""What people do with observations: links between them, comments, the link graph, feeds."""

@@ -1,0 +1,241 @@
+"""Writing observations: create, version, and store runs with their series.
+
+Service functions take keyword-only arguments, never commit (the request or
+the job does), and raise `Problem` for input a person must fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sqlmodel import Session, select
+
+from runner.claims import ClaimSyntaxError, validate_claim
+from runner.spec import (
+    BUILTIN_RECIPES,
+    SLUG,
+    BuiltinRecipe,
+    ObservationCreate,
+    RunKind,
+    RunResult,
+    RunStatus,
+    SourceRecipe,
+    Verdict,
+    source_sha256,
+)
+from server.errors import Problem, invalid
+from server.models import (MetricSeries, Observation, ObservationPhenomenon, ObservationTag,
+                           ObservationVersion, Phenomenon, Recipe, Run, User)
+
+BUILTIN_ENTRYPOINT = ""
+
+
+def ensure_recipe(*, session: Session, recipe: BuiltinRecipe | SourceRecipe) -> Recipe:
+    """The stored recipe with this content, created on first use (recipes are immutable)."""
+    if isinstance(recipe, BuiltinRecipe):
+        if recipe.builtin not in BUILTIN_RECIPES:
+            raise invalid(
+                f"recipe.builtin: no built-in recipe {recipe.builtin!r}; "
+                f"built-ins are: {', '.join(BUILTIN_RECIPES)}"
+            )
+        # A built-in's entrypoint is empty, which submitted source can never have
+        # (it must be a function name): so source that happens to read
+        # "builtin:<name>" cannot stand in for the built-in.
+        digest, entrypoint = source_sha256(f"builtin:{recipe.builtin}"), BUILTIN_ENTRYPOINT
+        kind = Recipe.builtin == recipe.builtin
+    else:
+        digest, entrypoint = recipe.sha256, recipe.entrypoint
+        kind = Recipe.builtin.is_(None)
+    row = session.exec(
+        select(Recipe).where(Recipe.sha256 == digest, Recipe.entrypoint == entrypoint, kind)
+    ).first()
+    if row is None:
+        row = Recipe(
+            sha256=digest,
+            entrypoint=entrypoint,
+            builtin=getattr(recipe, "builtin", None),
+            source=getattr(recipe, "source", None),
+        )
+        session.add(row)
+        session.flush()
+    return row
+
+
+def _phenomena_for(*, session: Session, slugs: list[str]) -> list[Phenomenon]:
+    wanted = list(dict.fromkeys(slugs))
+    if not wanted:
+        return []
+    rows = session.exec(select(Phenomenon).where(Phenomenon.slug.in_(wanted))).all()
+    found = {p.slug: p for p in rows}
+    missing = [s for s in wanted if s not in found]
+    if missing:
+        known = session.exec(select(Phenomenon.slug).order_by(Phenomenon.slug)).all()
+        raise invalid(
+            f"phenomena: unknown phenomenon {', '.join(map(repr, missing))}; known: "
+            f"{', '.join(known)} (propose a new one with POST /api/v1/phenomena)"
+        )
+    return [found[s] for s in wanted]
+
+
+def _check_submission(body: ObservationCreate) -> None:
+    for i, claim in enumerate(body.claims):
+        try:
+            validate_claim(claim, body.metrics.keys())
+        except ClaimSyntaxError as exc:
+            raise invalid(
+                f"claims[{i}]: {exc.message} (column {exc.column})",
+                errors=[{"location": f"claims.{i}", "message": exc.message, "column": exc.column}],
+            ) from None
+    for tag in body.tags:
+        if not SLUG.match(tag):
+            raise invalid(
+                f"tags: {tag!r} is not a tag; use lower-case words joined by hyphens"
+            )
+    _check_finite(body.config, "config")
+
+
+def _check_finite(value: Any, where: str) -> None:
+    if isinstance(value, float) and not np.isfinite(value):
+        raise invalid(f"{where}: {value!r} is not allowed; use a finite number or null")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_finite(item, f"{where}[{i}]")
+
+
+def create_observation(
+    *, session: Session, author: User, body: ObservationCreate
+) -> tuple[Observation, ObservationVersion]:
+    """A new observation `T-<n>` with version 1 and the author's run."""
+    _check_submission(body)
+    observation = Observation(author_id=author.id, latest_version=1)
+    session.add(observation)
+    session.flush()
+    version = _add_version(
+        session=session, observation=observation, author=author, body=body, number=1
+    )
+    return observation, version
+
+
+def create_version(
+    *,
+    session: Session,
+    observation: Observation,
+    author: User,
+    body: ObservationCreate,
+    change_message: str,
+) -> ObservationVersion:
+    """Version k+1 of an observation; the earlier versions stay as they were."""
+    if observation.author_id != author.id:
+        raise Problem(
+            403, "Not allowed", "only the observation's author may publish a new version"
+        )
+    if observation.withdrawn_at is not None:
+        raise Problem(409, "Withdrawn", "this observation was withdrawn; post a new one")
+    _check_submission(body)
+    number = observation.latest_version + 1
+    version = _add_version(
+        session=session,
+        observation=observation,
+        author=author,
+        body=body,
+        number=number,
+        change_message=change_message,
+    )
+    observation.latest_version = number
+    session.add(observation)
+    return version
+
+
+def _add_version(
+    *,
+    session: Session,
+    observation: Observation,
+    author: User,
+    body: ObservationCreate,
+    number: int,
+    change_message: str = "",
+) -> ObservationVersion:
+    linked = _phenomena_for(session=session, slugs=body.phenomena)
+    recipe = ensure_recipe(session=session, recipe=body.recipe)
+    version = ObservationVersion(
+        observation_id=observation.id,
+        version=number,
+        title=body.title.strip(),
+        notes=body.notes,
+        tags=list(dict.fromkeys(body.tags)),
+        recipe_id=recipe.id,
+        config=body.config,
+        seed=body.seed,
+        claims=list(body.claims),
+        environment=body.environment.model_dump() if body.environment else None,
+        change_message=change_message,
+        verdict=Verdict.unverified.value,
+    )
+    session.add(version)
+    session.flush()
+    observation.latest_version_id = version.id
+    session.add(observation)
+    for phenomenon in linked:
+        session.add(ObservationPhenomenon(version_id=version.id, phenomenon_id=phenomenon.id))
+    for tag in version.tags:
+        session.add(ObservationTag(version_id=version.id, tag=tag))
+    store_run(
+        session=session,
+        version=version,
+        # The series were validated with the body; constructing skips a second pass.
+        run=RunResult.model_construct(
+            status=RunStatus.ok, seed=body.seed, metrics=body.metrics,
+            environment=body.environment, wall_time_s=None, cpu_time_s=None,
+            peak_memory_mb=None, network_isolated=None, error=None, log_tail="", claims=[],
+        ),
+        kind=RunKind.author,
+    )
+    return version
+
+
+def store_run(
+    *,
+    session: Session,
+    version: ObservationVersion,
+    run: RunResult,
+    kind: RunKind,
+    job_id: int | None = None,
+    worker_id: str | None = None,
+) -> Run:
+    """Store one run and its series (one row per series, the whole array in it)."""
+    row = Run(
+        version_id=version.id,
+        kind=kind.value,
+        seed=run.seed,
+        status=run.status.value if hasattr(run.status, "value") else str(run.status),
+        job_id=job_id,
+        worker_id=worker_id,
+        environment=run.environment.model_dump() if run.environment else None,
+        wall_time_s=run.wall_time_s,
+        cpu_time_s=run.cpu_time_s,
+        peak_memory_mb=run.peak_memory_mb,
+        network_isolated=run.network_isolated,
+        error=run.error,
+        log_tail=run.log_tail,
+        claim_results=[c.model_dump() for c in run.claims],
+    )
+    session.add(row)
+    session.flush()
+    session.add_all(
+        [
+            MetricSeries(
+                run_id=row.id,
+                name=name,
+                axis=series.axis,
+                n_points=len(series.x),
+                x=MetricSeries.pack(series.x),
+                y=MetricSeries.pack(series.y),
+            )
+            for name, series in run.metrics.items()
+        ]
+    )
+    return row

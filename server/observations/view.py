@@ -1,0 +1,84 @@
+"""How the observation page draws its record (GET /api/v1/observations/{ref}): plots, the
+claims against each run, links grouped by relation, highlighted source."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session
+
+from runner.spec import ClaimResult
+from server.community.links import group_by_relation
+from server.community.schemas import LinkPublic
+from server.models import Observation, ObservationVersion, Recipe
+from server.observations.records import observation_record
+from server.observations.schemas import ObservationPublic, RunSummary
+from server.web.markup import highlight_source
+from server.web.plots import Panel, RunStyle, build_panels, run_styles
+
+
+@dataclass
+class ClaimRow:
+    """One claim: its pass rate over fresh seeds and its result on each run."""
+
+    claim: str
+    pass_rate: float | None
+    results: list[ClaimResult | None]
+
+
+@dataclass
+class ObservationView:
+    record: ObservationPublic
+    ref: str  # T-42v2
+    latest_ref: str | None  # T-42v3 when a newer version exists
+    withdrawn_reason: str | None
+    recipe_source: Any  # highlighted source (Markup), or None for a built-in
+    config_json: str
+    claim_runs: list[RunSummary]
+    claim_rows: list[ClaimRow]
+    styles: list[RunStyle]
+    panels: list[Panel]
+    links_out: dict[str, list[LinkPublic]]
+    links_in: dict[str, list[LinkPublic]]
+    environment: dict[str, Any] = field(default_factory=dict)
+
+
+def observation_view(
+    *, session: Session, observation: Observation, version: ObservationVersion
+) -> ObservationView:
+    """The observation record (as GET /api/v1/observations/{ref}), plots, claims and thread."""
+    record = observation_record(session=session, observation=observation, version=version)
+    # The source is the spec's (GET .../spec), not the record's: the page shows it coloured.
+    recipe = session.get(Recipe, version.recipe_id)
+    styles = run_styles(runs=record.runs, original_seed=record.seed)
+    claim_runs = [r for r in record.runs if r.claims]
+    return ObservationView(
+        record=record,
+        ref=record.ref,
+        latest_ref=record.newer_version,
+        withdrawn_reason=record.withdrawn_reason,
+        recipe_source=highlight_source(recipe.source) if recipe.source else None,
+        config_json=json.dumps(record.config, indent=2, sort_keys=True),
+        claim_runs=claim_runs,
+        claim_rows=claim_rows(record=record, runs=claim_runs),
+        styles=styles,
+        panels=build_panels(session=session, styles=styles),
+        links_out=group_by_relation(record.links.outgoing),
+        links_in=group_by_relation(record.links.incoming),
+        environment={k: v for k, v in (record.environment or {}).items() if v is not None},
+    )
+
+
+def claim_rows(*, record: ObservationPublic, runs: list[RunSummary]) -> list[ClaimRow]:
+    """One row per claim with a cell per run (None where that run did not evaluate it)."""
+    by_run = [{c.claim: c for c in run.claims} for run in runs]
+    return [
+        ClaimRow(
+            claim=claim,
+            pass_rate=record.pass_rates.get(claim),
+            results=[results.get(claim) for results in by_run],
+        )
+        for claim in record.claims
+    ]

@@ -1,0 +1,1 @@
+"""Phenomena: the named kinds of behaviour observations are filed under, and the home page."""

@@ -1,0 +1,41 @@
+"""Phenomena as the API takes and gives them."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from server.community.schemas import LinkPublic
+from server.observations.schemas import ObservationSummary
+from server.public import Record
+
+
+class PhenomenonCreate(BaseModel):
+    slug: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=20_000)
+
+
+class PhenomenonPublic(Record):
+    slug: str
+    name: str
+    description: str
+    observations: int = 0
+    verified: int = 0
+
+
+
+class PhenomenonDetail(PhenomenonPublic):
+    """What a phenomenon's page shows: the phenomenon, a page of its observations (newest
+    first, as GET /observations?phenomenon=SLUG lists them) and the newest links among them."""
+
+    items: list[ObservationSummary] = Field(default_factory=list)
+    next_cursor: str | None = Field(default=None, description="pass it as ?cursor= for the "
+                                    "next page of items")
+    links: list[LinkPublic] = Field(default_factory=list)
+
+
+class Overview(Record):
+    """What the home page shows: every phenomenon with its counts, and the newest observations."""
+
+    phenomena: list[PhenomenonPublic]
+    latest: list[ObservationSummary]

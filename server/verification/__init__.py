@@ -1,0 +1,1 @@
+"""The verification queue and the worker protocol that drains it."""

@@ -1,0 +1,96 @@
+"""The worker protocol: claim, heartbeat, complete, fail (worker-scoped tokens)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from runner.spec import (
+    JobAssignment,
+    JobClaimRequest,
+    JobComplete,
+    JobFail,
+    JobHeartbeat,
+    JobHeartbeatReply,
+)
+from server.deps import SessionDep, SettingsDep, WorkerUser
+from server.models import ObservationVersion
+from server.observations.queries import format_ref, spec_of
+from server.verification.queue import (
+    RetryPolicy,
+    claim_job,
+    complete_job,
+    fail_job,
+    heartbeat,
+    release_job,
+)
+from server.verification.schemas import JobCompleted, JobFailed, JobReleased
+
+router = APIRouter(prefix="/jobs", tags=["worker"])
+
+
+def _policy(settings) -> RetryPolicy:
+    return RetryPolicy(max_attempts=settings.max_attempts)
+
+
+@router.post("/claim", response_model=JobAssignment | None)
+def claim(body: JobClaimRequest, session: SessionDep, settings: SettingsDep,
+          worker: WorkerUser) -> JobAssignment | Response:
+    """Lease the next job: its spec and the seeds to run (original first). 204 when none."""
+    job = claim_job(
+        session=session, worker_id=body.worker_id, lease_seconds=settings.lease_seconds,
+        policy=_policy(settings), user_id=worker.id,
+    )
+    if job is None:
+        session.commit()  # lapsed leases may have been requeued
+        return Response(status_code=204)
+    version = session.get(ObservationVersion, job.version_id)
+    assignment = JobAssignment(
+        job_id=job.id,
+        observation=format_ref(version.observation_id, version.version),
+        spec=spec_of(session=session, version=version),
+        seeds=job.seeds,
+        lease_expires_at=job.lease_expires_at.isoformat(),
+        lease_seconds=settings.lease_seconds,
+    )
+    session.commit()
+    return assignment
+
+
+@router.post("/{job_id}/heartbeat", response_model=JobHeartbeatReply)
+def beat(job_id: int, body: JobHeartbeat, session: SessionDep, settings: SettingsDep,
+         worker: WorkerUser) -> JobHeartbeatReply:
+    """Extend the lease; `cancelled: true` tells the worker to stop."""
+    reply = heartbeat(session=session, job_id=job_id, worker_id=body.worker_id,
+                      lease_seconds=settings.lease_seconds, user_id=worker.id)
+    session.commit()
+    return reply
+
+
+@router.post("/{job_id}/complete", response_model=JobCompleted)
+def complete(job_id: int, body: JobComplete, session: SessionDep,
+             worker: WorkerUser) -> JobCompleted:
+    """Record the runs and the verdict; refused (409) once the lease has lapsed."""
+    version = complete_job(session=session, job_id=job_id, result=body, user_id=worker.id)
+    session.commit()
+    return JobCompleted(observation=format_ref(version.observation_id, version.version),
+                        verdict=version.verdict)
+
+
+@router.post("/{job_id}/fail", response_model=JobFailed)
+def fail(job_id: int, body: JobFail, session: SessionDep, settings: SettingsDep,
+         worker: WorkerUser) -> JobFailed:
+    """Report that the job could not be run; it is retried or ends in verdict `error`."""
+    job = fail_job(session=session, job_id=job_id, worker_id=body.worker_id, reason=body.reason,
+                   policy=_policy(settings), user_id=worker.id)
+    session.commit()
+    return JobFailed.of(job, job=job.id)
+
+
+@router.post("/{job_id}/release", response_model=JobReleased)
+def release(job_id: int, body: JobHeartbeat, session: SessionDep,
+            worker: WorkerUser) -> JobReleased:
+    """Hand a job back to the queue without counting the attempt (a worker shutting down)."""
+    job = release_job(session=session, job_id=job_id, worker_id=body.worker_id,
+                      user_id=worker.id)
+    session.commit()
+    return JobReleased.of(job, job=job.id)
