@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import JSON, Column, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -102,7 +102,9 @@ class ObservationVersion(SQLModel, table=True):
     __tablename__ = "observation_version"
     __table_args__ = (
         UniqueConstraint("observation_id", "version"),
-        Index("ix_observation_version_verdict", "verdict"),
+        # A list filtered by verdict walks this index newest first and stops
+        # after one page (migration 0004).
+        Index("ix_observation_version_verdict_listing", "verdict", "observation_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -130,16 +132,25 @@ class ObservationVersion(SQLModel, table=True):
 
 class ObservationPhenomenon(SQLModel, table=True):
     __tablename__ = "observation_phenomenon"
+    __table_args__ = (
+        Index("ix_observation_phenomenon_listing", "phenomenon_id", "observation_id"),
+    )
 
     version_id: int = Field(foreign_key="observation_version.id", primary_key=True)
-    phenomenon_id: int = Field(foreign_key="phenomenon.id", primary_key=True, index=True)
+    phenomenon_id: int = Field(foreign_key="phenomenon.id", primary_key=True)
+    # The version's observation, kept here so that a phenomenon's list walks
+    # (phenomenon_id, observation_id) newest first and stops after one page,
+    # however many observations the phenomenon has (migration 0004).
+    observation_id: int = Field(foreign_key="observation.id")
 
 
 class ObservationTag(SQLModel, table=True):
     __tablename__ = "observation_tag"
+    __table_args__ = (Index("ix_observation_tag_listing", "tag", "observation_id"),)
 
     version_id: int = Field(foreign_key="observation_version.id", primary_key=True)
-    tag: str = Field(max_length=64, primary_key=True, index=True)
+    tag: str = Field(max_length=64, primary_key=True)
+    observation_id: int = Field(foreign_key="observation.id")  # as in ObservationPhenomenon
 
 
 class Run(SQLModel, table=True):
@@ -264,6 +275,12 @@ class VerificationJob(SQLModel, table=True):
     not_before: datetime | None = None
     # One line per failed attempt or lapsed lease, for the `error` verdict.
     failures: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Ready jobs are leased lowest priority first, then fairly across authors:
+    # 0 for what people post, 1 for background work (the canonical observations
+    # of a new registry), which must not hold back a person's first post.
+    priority: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    # What the worker last said of a running job (runner.spec.JobProgress).
+    progress: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None

@@ -180,9 +180,10 @@ def _add_version(
     observation.latest_version_id = version.id
     session.add(observation)
     for phenomenon in linked:
-        session.add(ObservationPhenomenon(version_id=version.id, phenomenon_id=phenomenon.id))
+        session.add(ObservationPhenomenon(version_id=version.id, phenomenon_id=phenomenon.id,
+                                          observation_id=observation.id))
     for tag in version.tags:
-        session.add(ObservationTag(version_id=version.id, tag=tag))
+        session.add(ObservationTag(version_id=version.id, tag=tag, observation_id=observation.id))
     store_run(
         session=session,
         version=version,
