@@ -260,7 +260,11 @@ class VerificationJob(SQLModel, table=True):
     """The queued work of re-running one observation version on N seeds."""
 
     __tablename__ = "verification_job"
-    __table_args__ = (Index("ix_verification_job_claim", "status", "id"),)
+    __table_args__ = (
+        # Claims read ready jobs in (priority, turn, id) order (server/verification/queue.py).
+        Index("ix_verification_job_claim", "status", "priority", "turn", "id"),
+        Index("ix_verification_job_author_turn", "author_id", "priority", "turn"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     version_id: int = Field(foreign_key="observation_version.id", index=True)
@@ -279,6 +283,10 @@ class VerificationJob(SQLModel, table=True):
     # 0 for what people post, 1 for background work (the canonical observations
     # of a new registry), which must not hold back a person's first post.
     priority: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    # The observation's author, and the job's turn among the jobs of its
+    # priority: start-time fair queueing (server/verification/queue.py).
+    author_id: int | None = Field(default=None, foreign_key="user.id")
+    turn: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     # What the worker last said of a running job (runner.spec.JobProgress).
     progress: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)

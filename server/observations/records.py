@@ -26,7 +26,7 @@ from server.observations.schemas import (
     VersionInfo,
 )
 from server.users.accounts import users_by_id
-from server.verification.queue import verification_status
+from server.verification.status import verification_status
 
 
 def summaries(

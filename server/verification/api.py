@@ -59,9 +59,11 @@ def claim(body: JobClaimRequest, session: SessionDep, settings: SettingsDep,
 @router.post("/{job_id}/heartbeat", response_model=JobHeartbeatReply)
 def beat(job_id: int, body: JobHeartbeat, session: SessionDep, settings: SettingsDep,
          worker: WorkerUser) -> JobHeartbeatReply:
-    """Extend the lease; `cancelled: true` tells the worker to stop."""
+    """Extend the lease and report how far the job is; `cancelled: true` tells the worker
+    to stop."""
     reply = heartbeat(session=session, job_id=job_id, worker_id=body.worker_id,
-                      lease_seconds=settings.lease_seconds, user_id=worker.id)
+                      lease_seconds=settings.lease_seconds, user_id=worker.id,
+                      progress=body.progress)
     session.commit()
     return reply
 
