@@ -160,11 +160,6 @@ def test_too_many_tasks_for_the_bits_is_refused_with_the_fix():
         module.run_multitask(config, [0], [Recorder()])
 
 
-def test_a_sweep_that_repeats_n_bits_is_refused():
-    with pytest.raises(ValueError, match="must not include n_bits"):
-        run_quick(sweep_bits=(6, 10))
-
-
 def test_quick_run_logs_the_documented_series(quick_series):
     config = quick_config()
     task_series = {f"task{task}_acc" for task in range(config.n_tasks)}
@@ -178,8 +173,7 @@ def test_quick_run_logs_the_documented_series(quick_series):
     ranks = [float(rank) for rank in range(1, config.n_tasks + 1)]
     assert quick_series["task_frequency"].x == ranks == quick_series["task_learned_step"].x
     assert sum(quick_series["task_frequency"].y) == pytest.approx(1.0, abs=1e-6)
-    sizes = sorted([*config.sweep_bits, config.n_bits])
-    assert quick_series["plateau_steps"].x == [float(n) for n in sizes]
+    assert quick_series["plateau_steps"].x == [float(n) for n in sorted(config.sweep_bits)]
 
 
 def test_quick_run_learns_its_small_parity_and_ends_on_the_support(quick_series):
@@ -191,14 +185,30 @@ def test_quick_run_learns_its_small_parity_and_ends_on_the_support(quick_series)
     assert alignment[0] < 0.8 and alignment[-1] > 0.99
 
 
-def test_plateau_steps_is_when_each_run_first_leaves_chance(quick_series):
-    # The point at n_bits is the logged run's own first_step(test_acc >= 0.6); the
-    # sweep's smaller parities leave chance too.
-    accuracy = quick_series["test_acc"]
-    left = next(x for x, y in zip(accuracy.x, accuracy.y) if y >= module.PLATEAU_END_ACC)
-    plateau = dict(zip(quick_series["plateau_steps"].x, quick_series["plateau_steps"].y))
-    assert plateau[quick_config().n_bits] == left
-    assert all(value > 0 for value in plateau.values())
+def test_a_sweep_run_stops_when_it_first_leaves_chance():
+    config = quick_config()
+    seen = []
+    run = module.ParityRun.draw(10, config, 7, stop_at_acc=module.PLATEAU_END_ACC,
+                                report=lambda step, probes: seen.append((step, probes)))
+    module.train_parities([run], config, progress=lambda step: None)
+    accuracies = [probes["test_acc"] for _, probes in seen]
+    assert accuracies[-1] >= module.PLATEAU_END_ACC > max(accuracies[:-1])
+    assert run.left_chance == seen[-1][0] < config.steps
+
+
+def test_plateau_steps_is_the_mean_over_the_repeats_on_each_n():
+    config = quick_config(multitask_steps=0, sweep_bits=(6,), sweep_repeats=3)
+    recorder = Recorder()
+    EMERGENCE.run(config, recorder)
+    # the parities on n = 6 are streams 2, 3, 4 of the seed (0 is the logged run)
+    streams = module.stream_seeds(config.seed, 5)
+    repeats = [module.ParityRun.draw(6, config, streams[2 + j],
+                                     stop_at_acc=module.PLATEAU_END_ACC) for j in range(3)]
+    module.train_parities(repeats, config, progress=lambda step: None)
+    left = [run.left_chance for run in repeats]
+    assert len(set(left)) > 1  # different parities, different plateaus
+    plateau = recorder.series()["plateau_steps"]
+    assert plateau.x == [6.0] and plateau.y == [sum(left) / 3]
 
 
 def test_the_run_reports_its_progress_to_the_end():
