@@ -255,14 +255,32 @@ def values(series) -> torch.Tensor:
     return torch.tensor([math.nan if y is None else y for y in series.y], dtype=torch.float64)
 
 
+def assert_same_run(batched: Recorder, alone: Recorder, seed: int, until: float = math.inf):
+    """The same series; the same points within rtol 1e-4 (atol 1e-6), on axis step up to
+    `until` (and task_learned_step, which summarises the whole multitask run, only if
+    `until` is infinite); the same verdict on every default claim."""
+    mine, theirs = batched.series(), alone.series()
+    assert mine.keys() == theirs.keys()
+    for name in theirs:
+        assert mine[name].x == theirs[name].x, (seed, name)
+        if name == "task_learned_step" and until < math.inf:
+            continue
+        upto = [i for i, x in enumerate(theirs[name].x) if theirs[name].axis != "step" or x <= until]
+        torch.testing.assert_close(values(mine[name])[upto], values(theirs[name])[upto],
+                                   rtol=1e-4, atol=1e-6, equal_nan=True, msg=f"seed {seed}: {name}")
+    assert ([c.holds for c in check_claims(EMERGENCE.claims, mine)]
+            == [c.holds for c in check_claims(EMERGENCE.claims, theirs)])
+    assert batched.latest_progress == alone.latest_progress
+
+
 def test_batched_seeds_give_the_curves_and_claims_of_each_seed_alone():
     """run_batch on seeds (3, 0, 1) against run() on each seed alone, QUICK config.
 
-    Every curve agrees within rtol 1e-4 (atol 1e-6): the copies are the same
-    arithmetic on stacked tensors, so they differ at most by float rounding in
-    the batched matmuls (measured: <= 2e-7 relative). The hinge loss's kink could
-    amplify such a difference late in a long run, but not within QUICK's 300 steps.
-    Every default claim comes out the same.
+    Every curve agrees within rtol 1e-4 (atol 1e-6), and every default claim
+    comes out the same. The copies are the same arithmetic on stacked tensors;
+    only the batched matmuls round differently with the number of models
+    stacked (measured here: <= 2e-7 relative). On the default config the
+    multitask part amplifies that (see the slow test below).
     """
     config = quick_config()
     seeds = [3, 0, 1]
@@ -272,15 +290,28 @@ def test_batched_seeds_give_the_curves_and_claims_of_each_seed_alone():
     for seed, batched in zip(seeds, batch):
         alone = Recorder()
         EMERGENCE.run(dataclasses.replace(config, seed=seed), alone)
-        mine, theirs = batched.series(), alone.series()
-        assert mine.keys() == theirs.keys()
-        for name in theirs:
-            assert mine[name].x == theirs[name].x, (seed, name)
-            torch.testing.assert_close(
-                values(mine[name]), values(theirs[name]), rtol=1e-4, atol=1e-6, equal_nan=True, msg=f"seed {seed}: {name}")
-        assert ([c.holds for c in check_claims(EMERGENCE.claims, mine)]
-                == [c.holds for c in check_claims(EMERGENCE.claims, theirs)])
-        assert batched.latest_progress == alone.latest_progress
+        assert_same_run(batched, alone, seed)
+
+
+@pytest.mark.slow
+def test_batched_seeds_of_the_default_config_give_the_claims_of_each_seed_alone():
+    """The default config, seeds 1 and 2 batched against each alone.
+
+    Every default claim comes out the same, and the curves agree within rtol 1e-4
+    up to step 250. Later, Adam's multitask training amplifies the rounding
+    differences of the batched matmuls once the first task is being learned
+    (measured on seed 1017: multitask_acc first differs by more than 1e-4 at
+    step 350, and two tasks' task_learned_step by one evaluation, 50 steps); the
+    single parity's held-out curves stayed identical there.
+    """
+    config = EMERGENCE.config_class()
+    seeds = [1, 2]
+    batch = [Recorder() for _ in seeds]
+    EMERGENCE.run_batch(config, seeds, batch)
+    for seed, batched in zip(seeds, batch):
+        alone = Recorder()
+        EMERGENCE.run(dataclasses.replace(config, seed=seed), alone)
+        assert_same_run(batched, alone, seed, until=250)
 
 
 @pytest.mark.slow
