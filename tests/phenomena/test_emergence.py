@@ -265,7 +265,8 @@ def assert_same_run(batched: Recorder, alone: Recorder, seed: int, until: float 
         assert mine[name].x == theirs[name].x, (seed, name)
         if name == "task_learned_step" and until < math.inf:
             continue
-        upto = [i for i, x in enumerate(theirs[name].x) if theirs[name].axis != "step" or x <= until]
+        upto = [i for i, x in enumerate(theirs[name].x)
+                if theirs[name].axis != "step" or x <= until]
         torch.testing.assert_close(values(mine[name])[upto], values(theirs[name])[upto],
                                    rtol=1e-4, atol=1e-6, equal_nan=True, msg=f"seed {seed}: {name}")
     assert ([c.holds for c in check_claims(EMERGENCE.claims, mine)]
