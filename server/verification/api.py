@@ -15,7 +15,7 @@ from runner.spec import (
     JobHeartbeat,
     JobHeartbeatReply,
 )
-from server.deps import SessionDep, SettingsDep, WorkerUser
+from server.deps import JSONRoute, SessionDep, SettingsDep, WorkerUser
 from server.models import ObservationVersion
 from server.observations.queries import find_version, format_ref, spec_of
 from server.verification.queue import (
@@ -34,7 +34,7 @@ from server.verification.schemas import (
 )
 from server.verification.status import verification_status
 
-router = APIRouter(tags=["worker"])
+router = APIRouter(tags=["worker"], route_class=JSONRoute)
 
 
 class QuietHeartbeats(logging.Filter):
