@@ -182,7 +182,7 @@ def test_runs_report_progress_to_every_log():
     config = quick_config(steps=30)
     logs = [Recorder(), Recorder()]
     EDGE_OF_STABILITY.run_batch(config, [3, 4], logs)
-    assert [log.latest_progress for log in logs] == [(30.0, 30.0)] * 2
+    assert [log.latest_progress for log in logs] == [(31.0, 31.0)] * 2  # steps 0..30
 
 
 def test_batched_seeds_match_their_solo_runs_bit_for_bit():
