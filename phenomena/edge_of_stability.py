@@ -29,9 +29,9 @@ to get the others. It does so on every seed and, with the claims unchanged,
 for lr from 0.02 to 0.06, 2/3 to 2 times the default (checked on seeds 0-19
 at lr = 0.02, 0.03, 0.045 and 0.06: every seed satisfies every claim).
 
-The experiment is a small regression in the spirit of the paper's synthetic
-Chebyshev task (their code, `locuslab/edge-of-stability`, has a
-`make_chebyshev_dataset`). The inputs are `n_train` points on [-1, 1], one
+The experiment is a small regression after the Chebyshev-polynomial dataset
+of the paper's code (`locuslab/edge-of-stability`, `make_chebyshev_dataset`,
+evenly spaced inputs labelled by T_k). The inputs are `n_train` points on [-1, 1], one
 drawn uniformly at random from each of `n_train` equal cells (so the data
 depend on the seed but always cover the interval); the target is
 `target_scale` times the Chebyshev polynomial T_k(x), k = `chebyshev_degree`.
@@ -86,15 +86,16 @@ the tables):
    that keeps rising through 2/lr (no self-stabilisation), one that falls
    back well below it after the first instability (a catapult into a flat
    region), and one that levels off short of it.
-4. No step raised the loss before the first sample of the sharpness at or
-   above the edge (the first rise comes 100-190 steps after that sample;
-   18-560 steps over the lr range). Rules out a loss made non-monotone by something other than the
-   edge: an unstable start, or a catapult at initialisation.
+4. No step raised the loss before the onset, the first sample of the
+   sharpness at or above the edge (the first rise comes 100-190 steps after
+   it; 18-560 steps over the lr range). Rules out a loss made non-monotone
+   by something other than the edge: an unstable start, or a catapult at
+   initialisation.
 5. At least 200 steps raise the loss (measured 2270-2730 of 6000; 252 at
    worst over the lr range). Rules out monotone convergence, and a single
    loss spike (a catapult lasts tens of steps).
-6. The final loss is below 1/5 of the loss at the edge's arrival (it falls
-   40-280 fold; 5.6-fold at worst over the lr range). Rules out training
+6. The final loss is below 1/5 of the loss at the onset (it falls 40-280
+   fold; 5.6-fold at worst over the lr range). Rules out training
    that stalls or diverges at the edge: the loss keeps falling over long
    timescales while going up on many steps.
 
