@@ -121,40 +121,49 @@ class Series(BaseModel):
 
     @model_validator(mode="after")
     def _shape(self) -> "Series":
-        x, y = self.arrays()
-        if len(x) != len(y):
+        if len(self.x) != len(self.y):
             raise ValueError(
-                f"x has {len(x)} values but y has {len(y)}: every point needs both"
-            )
-        nonfinite = np.flatnonzero(~np.isfinite(x))
-        if nonfinite.size:
-            i = int(nonfinite[0])
-            _finite(float(x[i]), f"x[{i}]")
-        backwards = np.flatnonzero(np.diff(x) <= 0)
-        if backwards.size:
-            i = int(backwards[0]) + 1
-            raise ValueError(
-                f"x must be strictly increasing, but x[{i}] = {self.x[i]!r} "
-                f"follows {self.x[i - 1]!r}"
+                f"x has {len(self.x)} values but y has {len(self.y)}: every point needs both"
             )
         return self
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """x and y as float64 arrays, null as NaN (computed once)."""
         if self._arrays is None:
-            # numpy reads None as NaN.
-            self._arrays = (np.asarray(self.x, dtype=np.float64),
-                            np.asarray(self.y, dtype=np.float64))
+            # The arrays the checks made, when there were checks; numpy reads None as NaN.
+            self._arrays = tuple(getattr(values, "array", None) if hasattr(values, "array")
+                                 else np.asarray(values, dtype=np.float64)
+                                 for values in (self.x, self.y))
         return self._arrays
 
 
+class _Numbers(list):
+    """A checked list of numbers that keeps the float64 array it was checked as."""
+
+    array: np.ndarray
+
+
 def _numbers(values: Any, name: str) -> list[float | None]:
-    """A flat list of numbers as floats, anything not finite in y as null."""
+    """A flat list of numbers as floats; x finite and strictly increasing, anything not
+    finite in y null."""
     array = _float_array(values, name)
-    numbers = array.tolist()
+    numbers = _Numbers(array.tolist())
+    numbers.array = array
     if name == "y":
         for i in np.flatnonzero(~np.isfinite(array)):
             numbers[i] = None
+        return numbers
+    nonfinite = np.flatnonzero(~np.isfinite(array))
+    if nonfinite.size:
+        i = int(nonfinite[0])
+        _finite(float(array[i]), f"x[{i}]")
+    backwards = np.flatnonzero(np.diff(array) <= 0)
+    if backwards.size:
+        i = int(backwards[0]) + 1
+        raise ValueError(
+            f"x must be strictly increasing, but x[{i}] = {numbers[i]!r} "
+            f"follows {numbers[i - 1]!r}"
+        )
     return numbers
 
 
