@@ -105,6 +105,8 @@ class ObservationVersion(SQLModel, table=True):
         # A list filtered by verdict walks this index newest first and stops
         # after one page (migration 0004).
         Index("ix_observation_version_verdict_listing", "verdict", "observation_id"),
+        # Versions that would re-run the same thing share one verification.
+        Index("ix_observation_version_recipe_seed", "recipe_id", "seed"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

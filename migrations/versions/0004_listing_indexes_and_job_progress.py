@@ -6,6 +6,9 @@ observations, 69 ms at 100k). The tag and phenomenon rows now carry their
 observation's id, and each filter has an index in observation order, so a
 page is read newest first and the query stops after it (benchmarks/api.py).
 
+Versions that would re-run the same thing share one verification; an index on
+(recipe_id, seed) finds them.
+
 verification_job gains `priority` (background work such as the canonical
 observations of a new registry goes after what people post), `author_id` and
 `turn` (fair queueing across authors: server/verification/queue.py), and
@@ -48,6 +51,7 @@ def upgrade() -> None:
         batch_op.drop_index("ix_observation_version_verdict")
         batch_op.create_index("ix_observation_version_verdict_listing",
                               ["verdict", "observation_id"])
+        batch_op.create_index("ix_observation_version_recipe_seed", ["recipe_id", "seed"])
     with op.batch_alter_table("verification_job", schema=None) as batch_op:
         batch_op.add_column(sa.Column("priority", sa.Integer(), nullable=False,
                                       server_default="0"))
@@ -78,6 +82,7 @@ def downgrade() -> None:
         batch_op.drop_column("author_id")
         batch_op.drop_column("priority")
     with op.batch_alter_table("observation_version", schema=None) as batch_op:
+        batch_op.drop_index("ix_observation_version_recipe_seed")
         batch_op.drop_index("ix_observation_version_verdict_listing")
         batch_op.create_index("ix_observation_version_verdict", ["verdict"])
     with op.batch_alter_table("observation_phenomenon", schema=None) as batch_op:

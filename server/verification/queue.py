@@ -45,6 +45,7 @@ from server.models import (
 )
 from server.observations.store import store_run
 from server.settings import Settings
+from server.verification.sharing import job_to_share, share, share_with_twins
 
 # Jobs a claim considers at once: enough that workers racing for the first
 # ones still find one free, few enough to read in one small query.
@@ -74,7 +75,8 @@ def enqueue_verification(
     *, session: Session, version: ObservationVersion, settings: Settings, again: bool = False,
     priority: int = PRIORITY_POSTED,
 ) -> VerificationJob | None:
-    """Queue the re-run of a version; a version that will not be run gets `unverifiable`."""
+    """Queue the re-run of a version (or share a twin's: server/verification/sharing.py);
+    a version that will not be run gets `unverifiable`."""
     recipe = session.get(Recipe, version.recipe_id)
     if recipe.builtin is None and not settings.verify_submitted_code:
         version.verdict = Verdict.unverifiable.value
@@ -84,11 +86,15 @@ def enqueue_verification(
         )
         session.add(version)
         return None
+    seeds = verification_seeds(version.seed, settings.verify_seeds)
     if again:
         _cancel(session=session, versions=[version.id])
+    elif (shared := job_to_share(session=session, version=version, seeds=seeds)) is not None:
+        share(session=session, job=shared, version=version)
+        return None
     author_id = session.get(Observation, version.observation_id).author_id
     job = VerificationJob(
-        version_id=version.id, seeds=verification_seeds(version.seed, settings.verify_seeds),
+        version_id=version.id, seeds=seeds,
         priority=priority, author_id=author_id,
         turn=_next_turn(session=session, author_id=author_id, priority=priority),
     )
@@ -319,6 +325,7 @@ def complete_job(*, session: Session, job_id: int, result: JobComplete,
     version.pass_rates = result.pass_rates
     version.comparisons = [c.model_dump() for c in result.comparisons]
     session.add(version)
+    share_with_twins(session=session, version=version)
     return version
 
 

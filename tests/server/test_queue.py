@@ -235,12 +235,12 @@ def test_many_queued_jobs_of_one_author_delay_another_authors_job_by_at_most_one
         client, alice, settings):
     from tests.conftest import register
 
-    for _ in range(6):  # T-1 .. T-6, all alice's
-        client.post("/api/v1/observations", json=observation_body(), headers=alice)
+    for seed in range(6):  # T-1 .. T-6, all alice's (each its own spec: no shared job)
+        client.post("/api/v1/observations", json=observation_body(seed=seed), headers=alice)
     worker = worker_headers(settings)
     first = client.post("/api/v1/jobs/claim", json={"worker_id": "w"}, headers=worker).json()
     bob = register(client, "bob")
-    client.post("/api/v1/observations", json=observation_body(), headers=bob)  # T-7
+    client.post("/api/v1/observations", json=observation_body(seed=6), headers=bob)  # T-7
     queued = client.get("/api/v1/observations/T-7").json()["verification"]
     assert queued["status"] == "queued" and queued["position"] == 0  # next, though newest
     assert client.get("/api/v1/observations/T-3").json()["verification"]["position"] == 2
@@ -254,8 +254,8 @@ def test_round_robin_across_authors_then_oldest_first(client, alice, settings):
     from tests.conftest import register
 
     bob = register(client, "bob")
-    for headers in (alice, alice, alice, bob, bob):  # T-1..3 alice, T-4..5 bob
-        client.post("/api/v1/observations", json=observation_body(), headers=headers)
+    for seed, headers in enumerate((alice, alice, alice, bob, bob)):  # T-1..3 alice, T-4..5 bob
+        client.post("/api/v1/observations", json=observation_body(seed=seed), headers=headers)
     assert claim_order(client, worker_headers(settings), 5) == [
         "T-1v1", "T-4v1", "T-2v1", "T-5v1", "T-3v1"]
 
@@ -313,3 +313,28 @@ def test_heartbeats_stay_out_of_the_access_log(client):
     assert not access_log.filter(line("/api/v1/jobs/7/heartbeat"))
     assert access_log.filter(line("/api/v1/jobs/claim"))
     assert access_log.filter(line("/api/v1/observations"))
+
+
+def test_a_twin_with_the_same_recipe_config_seed_and_claims_shares_the_verification(
+        client, alice, settings):
+    from tests.conftest import register
+
+    client.post("/api/v1/observations", json=observation_body(), headers=alice)
+    bob = register(client, "bob")
+    waiting = client.post("/api/v1/observations", headers=bob,
+                          json=observation_body(title="Reproduction of T-1")).json()
+    assert waiting["verification"] is None  # no second job for the same runs
+    assert "verified together with T-1v1" in waiting["verdict_reason"]
+    other_seed = client.post("/api/v1/observations", json=observation_body(seed=5),
+                             headers=bob).json()
+    assert other_seed["verification"]["status"] == "queued"  # not a twin: its own job
+    worker = worker_headers(settings)
+    job = client.post("/api/v1/jobs/claim", json={"worker_id": "w"}, headers=worker).json()
+    assert job["observation"] == "T-1v1"
+    client.post(f"/api/v1/jobs/{job['job_id']}/complete", json=completion("w"), headers=worker)
+    twin = client.get("/api/v1/observations/T-2").json()
+    assert twin["verdict"] == "robust" and twin["verdict_reason"].startswith("verified with T-1v1")
+    assert twin["pass_rates"] == {"final(test_acc) >= 0.95": 1.0}
+    late = client.post("/api/v1/observations", headers=bob,
+                       json=observation_body(title="Another reproduction")).json()
+    assert late["verdict"] == "robust" and late["verification"] is None  # at once
