@@ -1,12 +1,14 @@
-"""The double-descent recipe: its fits, its width grid, and what a run logs."""
+"""The double-descent recipe: its fits, its width grid, what a run logs, batched seeds."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 import torch
 
 import phenomena
-from runner.claims import validate_claim
+from runner.claims import check_claims, validate_claim
 from runner.recorder import Recorder
 
 DOUBLE_DESCENT = phenomena.get("double-descent")
@@ -14,6 +16,7 @@ module = DOUBLE_DESCENT.module
 
 SERIES = {
     "test_error",
+    "clean_test_error",
     "train_error",
     "coef_norm",
     "ridge_test_error",
@@ -25,19 +28,31 @@ SERIES = {
 
 
 def random_features(n_points: int, n_features: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A ReLU feature matrix and random labels, as the recipe builds them."""
+    """A ReLU feature matrix and two columns of random labels, as the recipe builds them."""
     generator = torch.Generator().manual_seed(0)
     x = module.sphere(n_points, 5, generator)
     weights = torch.randn(5, n_features, generator=generator, dtype=torch.float64)
-    y = torch.randn(n_points, generator=generator, dtype=torch.float64)
+    y = torch.randn(n_points, 2, generator=generator, dtype=torch.float64)
     return module.relu_features(x, weights), y
+
+
+def quick_config(**overrides):
+    return DOUBLE_DESCENT.make_config({**DOUBLE_DESCENT.quick, **overrides})
 
 
 @pytest.fixture(scope="module")
 def quick_series():
     recorder = Recorder()
-    DOUBLE_DESCENT.run(DOUBLE_DESCENT.make_config(DOUBLE_DESCENT.quick), recorder)
+    DOUBLE_DESCENT.run(quick_config(), recorder)
     return recorder.series()
+
+
+def test_relu_features_scale_as_documented():
+    generator = torch.Generator().manual_seed(1)
+    x = module.sphere(7, 4, generator)
+    weights = torch.randn(4, 9, generator=generator, dtype=torch.float64)
+    expected = torch.relu(x @ weights / 4**0.5) / 9**0.5
+    torch.testing.assert_close(module.relu_features(x, weights), expected)
 
 
 def test_min_norm_fit_interpolates_beyond_the_threshold():
@@ -54,7 +69,7 @@ def test_below_the_threshold_the_ridgeless_fit_is_ordinary_least_squares():
     residual = phi @ ridgeless - y
     assert residual.norm() > 0.1 * y.norm()  # too few features to fit the labels
     # The residual is orthogonal to every feature (the normal equations).
-    assert torch.allclose(phi.T @ residual, torch.zeros(20, dtype=torch.float64), atol=1e-9)
+    assert torch.allclose(phi.T @ residual, torch.zeros(20, 2, dtype=torch.float64), atol=1e-9)
 
 
 def test_ridge_interpolates_between_ridgeless_and_zero():
@@ -63,30 +78,49 @@ def test_ridge_interpolates_between_ridgeless_and_zero():
     assert torch.allclose(nearly_ridgeless, ridgeless, atol=1e-6)
     _, heavily_ridged = module.fit(phi, y, ridge=1e9)
     assert (phi @ heavily_ridged).abs().max() < 1e-6
+    # The ridge solution solves (phi^T phi + n lambda) a = phi^T y.
+    _, ridged = module.fit(phi, y, ridge=1e-2)
+    gram = phi.T @ phi + 30 * 1e-2 * torch.eye(60, dtype=torch.float64)
+    torch.testing.assert_close(gram @ ridged, phi.T @ y)
 
 
-def test_width_grid_straddles_the_threshold_and_always_contains_it():
+def test_fit_of_a_stack_is_the_fit_of_each_matrix():
+    stack = [random_features(n_points=30, n_features=n) for n in (20, 20)]
+    stack[1] = (stack[1][0].flip(0), stack[1][1])
+    phis, ys = torch.stack([p for p, _ in stack]), torch.stack([y for _, y in stack])
+    together = module.fit(phis, ys, ridge=1e-3)
+    for i, (phi, y) in enumerate(stack):
+        for joint, alone in zip(together, module.fit(phi, y, ridge=1e-3)):
+            torch.testing.assert_close(joint[i], alone, rtol=1e-10, atol=1e-12)
+
+
+def test_width_grid_straddles_the_threshold_without_the_square_case():
     config = DOUBLE_DESCENT.make_config({"n_train": 100})
     widths = module.width_grid(config)
     assert widths == sorted(set(widths))
     assert widths[0] == 10 and widths[-1] == 1000
-    assert 100 in widths
+    assert 100 not in widths
+    # The neighbours of the threshold are the grid's next points on either side.
+    assert max(w for w in widths if w < 100) == 89
+    assert min(w for w in widths if w > 100) == 112
     odd = DOUBLE_DESCENT.make_config({"n_train": 37, "n_widths": 6})
-    assert 37 in module.width_grid(odd)
+    assert 37 not in module.width_grid(odd)
+    with pytest.raises(ValueError, match="no width other than"):
+        module.width_grid(DOUBLE_DESCENT.make_config({"min_ratio": 1.0, "max_ratio": 1.0}))
 
 
 def test_quick_run_logs_the_documented_series_against_n_features(quick_series):
     assert set(quick_series) == SERIES
-    widths = module.width_grid(DOUBLE_DESCENT.make_config(DOUBLE_DESCENT.quick))
+    widths = module.width_grid(quick_config())
     for name, series in quick_series.items():
         assert series.axis == "n_features", name
         assert series.x == [float(width) for width in widths], name
         assert all(value is not None for value in series.y), name
-    assert set(quick_series["n_train"].y) == {float(DOUBLE_DESCENT.quick["n_train"])}
+    assert set(quick_series["n_train"].y) == {float(quick_config().n_train)}
 
 
-def test_quick_run_interpolates_exactly_from_the_threshold_on(quick_series):
-    n_train = DOUBLE_DESCENT.quick["n_train"]
+def test_quick_run_interpolates_exactly_beyond_the_threshold(quick_series):
+    n_train = quick_config().n_train
     train = quick_series["train_error"]
     ridge_train = quick_series["ridge_train_error"]
     for width, error, ridge_error in zip(train.x, train.y, ridge_train.y):
@@ -95,6 +129,13 @@ def test_quick_run_interpolates_exactly_from_the_threshold_on(quick_series):
         else:
             assert error < 1e-20
             assert ridge_error > 1e-3  # ridge gives up interpolation for a bounded norm
+
+
+def test_without_label_noise_the_noisy_and_clean_curves_coincide():
+    recorder = Recorder()
+    DOUBLE_DESCENT.run(quick_config(noise_std=0.0, n_widths=5, draws=1), recorder)
+    series = recorder.series()
+    assert series["test_error"].y == series["clean_test_error"].y
 
 
 def test_null_error_is_the_documented_signal_variance():
@@ -112,3 +153,69 @@ def test_null_error_is_the_documented_signal_variance():
 def test_every_claim_names_only_logged_series(quick_series):
     for claim in DOUBLE_DESCENT.claims:
         validate_claim(claim, quick_series)
+
+
+def test_every_default_claim_holds_on_the_quick_config(quick_series):
+    failed = [f"{c.claim}: {c.detail}"
+              for c in check_claims(DOUBLE_DESCENT.claims, quick_series) if not c.holds]
+    assert not failed, failed
+
+
+def test_progress_reaches_its_total(quick_series):
+    recorder = Recorder()
+    DOUBLE_DESCENT.run(quick_config(n_widths=5, draws=1), recorder)
+    done, total = recorder.latest_progress
+    assert done == total == sum(module.width_grid(quick_config(n_widths=5)))
+
+
+def assert_same_run(batched: Recorder, alone: Recorder, seed: int) -> None:
+    """The same series at the same widths, every point within rtol 1e-9 (atol 1e-12 for
+    the training errors of interpolating fits, rounding error around 1e-28), the same
+    verdict on every default claim, and the same final progress."""
+    mine, theirs = batched.series(), alone.series()
+    assert mine.keys() == theirs.keys()
+    for name in theirs:
+        assert mine[name].x == theirs[name].x, (seed, name)
+        torch.testing.assert_close(torch.tensor(mine[name].y), torch.tensor(theirs[name].y),
+                                   rtol=1e-9, atol=1e-12, msg=f"seed {seed}: {name}")
+    assert ([c.holds for c in check_claims(DOUBLE_DESCENT.claims, mine)]
+            == [c.holds for c in check_claims(DOUBLE_DESCENT.claims, theirs)])
+    assert batched.latest_progress == alone.latest_progress
+
+
+def test_batched_seeds_give_the_curves_and_claims_of_each_seed_alone():
+    """run_batch on seeds (3, 0, 1) against run() on each seed alone, QUICK config.
+
+    The copies are the same float64 arithmetic on stacked tensors: one SVD per
+    matrix either way, and batched matmuls that may round differently from the
+    single ones. Every curve agrees within rtol 1e-9 (measured: the largest
+    relative difference is below 1e-12, at the widths next to the threshold,
+    where 1/(smallest singular value) amplifies rounding), and every default
+    claim comes out the same.
+    """
+    config = quick_config()
+    seeds = [3, 0, 1]
+    batch = [Recorder() for _ in seeds]
+    DOUBLE_DESCENT.run_batch(config, seeds, batch)
+    assert DOUBLE_DESCENT.batched
+    for seed, batched in zip(seeds, batch):
+        alone = Recorder()
+        DOUBLE_DESCENT.run(dataclasses.replace(config, seed=seed), alone)
+        assert_same_run(batched, alone, seed)
+
+
+@pytest.mark.slow
+def test_every_default_claim_holds_on_four_seeds_batched_and_on_one_alone():
+    """The default config: seeds 0-3 as one batch, every default claim on each; seed 2
+    alone gives the same curves and claims as its copy in the batch."""
+    config = DOUBLE_DESCENT.config_class()
+    seeds = [0, 1, 2, 3]
+    logs = [Recorder() for _ in seeds]
+    DOUBLE_DESCENT.run_batch(config, seeds, logs)
+    for seed, log in zip(seeds, logs):
+        failed = [f"{c.claim}: {c.detail}"
+                  for c in check_claims(DOUBLE_DESCENT.claims, log.series()) if not c.holds]
+        assert not failed, (seed, failed)
+    alone = Recorder()
+    DOUBLE_DESCENT.run(dataclasses.replace(config, seed=2), alone)
+    assert_same_run(logs[2], alone, 2)
