@@ -104,9 +104,14 @@ each one fails on:
 7. `mean(test_error, 0.85 n, 1.15 n) - mean(clean_test_error, 0.85 n, 1.15 n)
    > 5 * (final(test_error) - final(clean_test_error))` (7.0-19.2x): ... because
    the threshold amplifies it: what label noise adds to the error next to the
-   threshold is many times what it adds at the widest model. Fails on noise
-   that raises the whole curve evenly, and (strictly greater) on curves that
-   label noise does not change at all.
+   threshold is many times what it adds at the widest model (in ratio, label
+   noise about doubles the error at both places: the clean curve's peak is
+   the teacher's unrepresentable part, amplified the same way). Fails on
+   noise that adds the same error at every width, and (strictly greater) on
+   curves that label noise does not change at all.
+
+tests/phenomena/test_double_descent.py builds each of these curves from a
+real run and checks that the claims named here fail on it.
 
 Not claimed, because linear algebra alone guarantees them for any labels:
 that the minimum-norm fit interpolates from N = n on (a generic n x N matrix

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -159,6 +161,51 @@ def test_every_default_claim_holds_on_the_quick_config(quick_series):
     failed = [f"{c.claim}: {c.detail}"
               for c in check_claims(DOUBLE_DESCENT.claims, quick_series) if not c.holds]
     assert not failed, failed
+
+
+def failing_claims(series: dict, **replaced) -> set[int]:
+    """The numbers (1-7, as in the docstring) of the default claims that fail when
+    the named series of a real run are replaced by the given curves."""
+    metrics = {name: {"x": s.x, "y": s.y} for name, s in series.items()}
+    for name, values in replaced.items():
+        metrics[name] = {"x": metrics[name]["x"], "y": [float(v) for v in values]}
+    results = check_claims(DOUBLE_DESCENT.claims, metrics)
+    return {number for number, result in enumerate(results, start=1) if not result.holds}
+
+
+def test_each_claim_fails_on_the_curve_without_the_phenomenon_it_rules_out(quick_series):
+    """The docstring's list: each default claim fails on a curve that lacks part of the
+    phenomenon, built by reshaping the QUICK run (on which every claim holds)."""
+    widths = torch.tensor(quick_series["test_error"].x, dtype=torch.float64)
+    test = torch.tensor(quick_series["test_error"].y, dtype=torch.float64)
+    n = float(quick_series["n_train"].y[0])
+    assert failing_claims(quick_series) == set()
+
+    # A monotone decrease from the smallest width's error to the widest's.
+    slope = math.log(test[-1] / test[0]) / math.log(widths[-1] / widths[0])
+    assert {1, 2} <= failing_claims(quick_series,
+                                    test_error=test[0] * (widths / widths[0]) ** slope)
+    # The classical U: a sweet spot at N = 0.2 n, overfitting beyond it.
+    classical = test[-1] * (1 + torch.log(widths / (0.2 * n)) ** 2)
+    assert {1, 3, 4} <= failing_claims(quick_series, test_error=classical)
+    # The same curve with its peak at N = 2 n.
+    log_widths = torch.log(widths)
+    shifted = torch.from_numpy(np.interp(log_widths - math.log(2), log_widths, test))
+    assert 1 in failing_claims(quick_series, test_error=shifted)
+    # A second descent that stays above the classical sweet spot ...
+    best_under = test[widths < n].min()
+    assert 3 in failing_claims(quick_series, test_error=torch.where(
+        widths > n, torch.maximum(test, best_under), test))
+    # ... or turns up again after 3 n.
+    at_3n = test[widths <= 3 * n][-1]
+    turning = torch.where(widths > 3 * n, at_3n * (widths / (3 * n)) ** 0.3, test)
+    assert 4 in failing_claims(quick_series, test_error=turning)
+    # A ridge curve that keeps the peak.
+    assert 5 in failing_claims(quick_series, ridge_test_error=test)
+    # A peak fixed by construction: as tall without label noise as with it.
+    assert {6, 7} <= failing_claims(quick_series, clean_test_error=test)
+    # Label noise that adds the same error at every width.
+    assert 7 in failing_claims(quick_series, clean_test_error=test - 0.5 * test[-1])
 
 
 def test_progress_reaches_its_total(quick_series):
