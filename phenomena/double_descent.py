@@ -204,6 +204,9 @@ class Config:
     draws: int = 20
 
 
+# The default n = 100 with 3 draws and 500 test points: 0.4 s of CPU. Every
+# claim holds on seeds 0 and 2-5 (seed 1 fails 5-7: 3 draws are noisy);
+# smaller n puts n/d too low for the second descent to beat the classical U.
 QUICK = {"n_test": 500, "draws": 3}
 
 _N = "final(n_train)"
