@@ -43,8 +43,8 @@ MAX_DEPTH = 32
 FUNCTIONS: dict[str, tuple[int, int, str]] = {
     "final": (0, 0, "the last value of the series"),
     "initial": (0, 0, "the first value of the series"),
-    "max": (0, 0, "the largest value (NaN points skipped)"),
-    "min": (0, 0, "the smallest value (NaN points skipped)"),
+    "max": (0, 2, "max(m[, from[, to]]): the largest value over from <= x <= to (NaN skipped)"),
+    "min": (0, 2, "min(m[, from[, to]]): the smallest value over from <= x <= to (NaN skipped)"),
     "argmax": (0, 0, "the index (x) of the largest value"),
     "argmin": (0, 0, "the index (x) of the smallest value"),
     "at": (1, 1, "at(m, x): the value at the last point with index <= x"),

@@ -142,7 +142,7 @@ class _Evaluator:
             value = y[position]
             return float(value) if math.isfinite(value) else Missing(f"{node.source} is NaN")
         window = np.ones_like(x, dtype=bool)
-        if function in ("mean", "loglog_slope") and args:
+        if function in ("mean", "loglog_slope", "max", "min") and args:
             window &= x >= args[0]
             if len(args) > 1:
                 window &= x <= args[1]

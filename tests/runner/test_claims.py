@@ -270,3 +270,11 @@ def test_a_measure_is_a_value_of_the_claim_language():
     with pytest.raises(ClaimSyntaxError) as error:
         parse_measure("final(test_acc")
     assert error.value.column == 15
+
+
+def test_max_and_min_over_an_index_range():
+    metrics = {"m": {"x": [0, 1, 2, 3, 4], "y": [5.0, 1.0, 4.0, 2.0, 3.0]}}
+    assert check_claim("max(m, 1, 3) == 4", metrics).holds
+    assert check_claim("min(m, 2) == 2", metrics).holds
+    assert check_claim("max(m) == 5 and min(m) == 1", metrics).holds
+    assert "no finite values in range" in check_claim("max(m, 10, 20) > 0", metrics).detail
