@@ -93,6 +93,11 @@ def _check_submission(body: ObservationCreate) -> None:
                 f"tags: {tag!r} is not a tag; use lower-case words joined by hyphens"
             )
     _check_finite(body.config, "config")
+    grids = [name for name, series in body.metrics.items() if series.x2 is not None]
+    if body.sweep is not None or grids:
+        # Until sweeps are stored whole (issue 13), refuse rather than drop part of them.
+        raise invalid("this registry does not store sweeps or grid series yet"
+                      + (f" ({', '.join(grids)})" if grids else ""))
 
 
 def _check_finite(value: Any, where: str) -> None:
