@@ -157,6 +157,16 @@ class Series(BaseModel):
                 f"({self.x[i]!r}, {self.x2[i]!r}) follows ({self.x[i - 1]!r}, {self.x2[i - 1]!r})")
         return self
 
+    def __eq__(self, other: Any) -> bool:
+        # By value: the cached arrays are a private detail, and numpy arrays have no
+        # single truth value, so pydantic's comparison of private attributes cannot be used.
+        if not isinstance(other, Series):
+            return NotImplemented
+        return ((self.x, self.y, self.axis, self.x2, self.axis2)
+                == (other.x, other.y, other.axis, other.x2, other.axis2))
+
+    __hash__ = None  # mutable, like every pydantic model
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """x and y as float64 arrays, null as NaN (computed once)."""
         if self._arrays is None:
