@@ -37,6 +37,9 @@ BUILTIN_RECIPES: tuple[str, ...] = (
     "feature-learning",
 )
 MAX_CLAIM_CHARS = 500
+# Runs posted with an observation (`ObservationCreate.runs`): the author's and
+# those of a local reproduction's fresh seeds.
+MAX_POSTED_RUNS = 65
 
 
 class Verdict(str, enum.Enum):
@@ -246,6 +249,23 @@ class ObservationCreate(ObservationSpec):
     phenomena: list[str] = Field(default_factory=list, max_length=16)
     tags: list[str] = Field(default_factory=list, max_length=32)
     notes: str = ""
+    # The runs as measured where the observation was made, as `tycho run` and
+    # `tycho rerun --post` send them: the first is the posted run itself (its
+    # series are `metrics`, so its own `metrics` stay empty); any others are
+    # further seeds of the same spec, with their series. Stored as they are;
+    # the registry's verdict comes from its own verification.
+    runs: list[RunResult] = Field(default_factory=list, max_length=MAX_POSTED_RUNS)
+
+    @model_validator(mode="after")
+    def _posted_runs(self) -> "ObservationCreate":
+        if self.runs:
+            first = self.runs[0]
+            if first.seed != self.seed or first.metrics:
+                raise ValueError("runs[0] is the posted run itself: its seed is the "
+                                 "observation's and its series are `metrics` (leave its own empty)")
+            if first.status is not RunStatus.ok:
+                raise ValueError(f"runs[0] failed ({first.error}); post a run that finished")
+        return self
 
 
 class ClaimResult(BaseModel):
