@@ -307,6 +307,9 @@ class RunResult(BaseModel):
     claims: list[ClaimResult] = Field(default_factory=list)
 
 
+ObservationCreate.model_rebuild()  # its `runs` are RunResults, defined above only now
+
+
 class RunKind(str, enum.Enum):
     author = "author"  # the run the observation was posted with
     verification = "verification"  # a worker's re-run
