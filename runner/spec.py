@@ -299,6 +299,9 @@ class RunResult(BaseModel):
     environment: Environment | None = None
     wall_time_s: float | None = None
     cpu_time_s: float | None = None
+    # The recipe's own wall time, from its call to its return, as the sandbox
+    # measured it: wall_time_s less the sandbox's start and the imports before.
+    recipe_time_s: float | None = None
     peak_memory_mb: float | None = None
     # Whether the sandbox could take the network away (unprivileged unshare).
     network_isolated: bool | None = None
