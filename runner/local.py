@@ -156,7 +156,7 @@ class LocalRun:
     def to_pandas(self):
         from runner.observation import frame
 
-        return frame({"run": [("author", self.spec.seed, self.result.metrics)]})
+        return frame([("local", self.spec.seed, self.result.metrics)])
 
     def plot(self, series: list[str] | None = None):
         from runner.observation import figure
@@ -168,6 +168,15 @@ class LocalRun:
         from runner.observation import run_html
 
         return run_html(self)
+
+    def save(self, out: str | Path | None = None) -> Path:
+        """Keep it as a run directory (what `tycho post` reads), plots drawn now; the
+        default folder is the one `tycho run` would choose."""
+        wanted = Path(out) if out else run_folder(self.name, self.changed, self.spec.seed,
+                                                  self.quick)
+        folder, _ = choose_folder(wanted, self.spec, chosen=out is not None)
+        save_run(self, folder, plots="now")
+        return folder
 
     def post_warnings(self) -> list[str]:
         """What the author must confirm before posting this run (empty: nothing)."""
