@@ -102,12 +102,15 @@ class SeedsDisplay:
                 pass
 
     def draw(self) -> None:
-        seeds = self.tracker.snapshot().seeds
+        snapshot = self.tracker.snapshot()
+        seeds = snapshot.seeds
         if not self.live:
             elapsed = duration(time.monotonic() - self.started)
             parts = " · ".join(self._describe(entry, plain=True) for entry in seeds)
-            self.console.print(f"[{elapsed}] {self.label}{': ' if self.label else ''}{parts}",
-                               markup=False, highlight=False, soft_wrap=True)
+            total = (f" · all done in about {duration(snapshot.eta_s)}"
+                     if snapshot.eta_s and len(seeds) > 1 else "")
+            self.console.print(f"[{elapsed}] {self.label}{': ' if self.label else ''}{parts}"
+                               f"{total}", markup=False, highlight=False, soft_wrap=True)
             return
         for entry in seeds:
             task = self._tasks.get(entry.seed)
