@@ -38,6 +38,7 @@ def test_the_section_is_a_script_with_its_files():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_the_readme_runs_top_to_bottom_and_publishes_only_what_it_says(tmp_path):
     blocks = using_it()
     work = tmp_path / "work"
@@ -57,12 +58,19 @@ def test_the_readme_runs_top_to_bottom_and_publishes_only_what_it_says(tmp_path)
             if language == "python" and text.startswith("# "):  # a file the script uses
                 (work / text.split("\n", 1)[0][2:].strip()).write_text(text)
                 continue
-            command = (["bash", "-euo", "pipefail", "-c", text] if language == "bash"
+            # Every command runs; each that exits non-zero is noted. Only the knob turned
+            # too far may: its claims fail (exit 1), as the README says.
+            traced = "set -Euo pipefail\ntrap 'echo \"FAILED $? $BASH_COMMAND\" >&2' ERR\n"
+            command = (["bash", "-c", traced + text] if language == "bash"
                        else [sys.executable, "-c", text])
             done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True,
                                   timeout=3600)
             (tmp_path / f"{language}.out").write_text(done.stdout + done.stderr)
             assert done.returncode == 0, (done.stdout[-5000:], done.stderr[-5000:])
+            failed = [line for line in done.stderr.splitlines() if line.startswith("FAILED ")]
+            assert [line.split()[:4] for line in failed] in (
+                [], [["FAILED", "1", "tycho", "run"]]), failed
+            assert all("weight_decay=0" in line for line in failed), failed
         items = httpx.get(f"{server.api}/observations", params={"limit": 50}).json()["items"]
         records = {item["ref"]: httpx.get(f"{server.api}/observations/{item['ref']}").json()
                    for item in items}
