@@ -62,11 +62,9 @@ Value = float | Missing
 
 def series_arrays(series: Series | Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """x and y of a series as float64 arrays, null as NaN."""
-    xs = series.x if isinstance(series, Series) else series["x"]
-    ys = series.y if isinstance(series, Series) else series["y"]
-    x = np.asarray(xs, dtype=np.float64)
-    y = np.array([np.nan if v is None else v for v in ys], dtype=np.float64)
-    return x, y
+    if isinstance(series, Series):
+        return series.arrays()
+    return Series.model_validate(series).arrays()
 
 
 class _Evaluator:

@@ -191,9 +191,9 @@ class MetricSeries(SQLModel, table=True):
     y: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
     @staticmethod
-    def pack(values: list[float | None]) -> bytes:
-        array = np.array([np.nan if v is None else v for v in values], dtype="<f8")
-        return array.tobytes()
+    def pack(values: Any) -> bytes:
+        """Numbers (null as NaN), or a float64 array, as little-endian float64 bytes."""
+        return np.asarray(values, dtype="<f8").tobytes()  # numpy reads None as NaN
 
     def xs(self) -> np.ndarray:
         return np.frombuffer(self.x, dtype="<f8")

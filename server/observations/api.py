@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from sqlmodel import select
 
 from runner.spec import ObservationCreate, ObservationSpec, Verdict
-from server.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
+from server.deps import AdminUser, CurrentUser, JSONRoute, SessionDep, SettingsDep
 from server.models import Run, utcnow
 from server.observations.queries import (
     author_run,
@@ -29,7 +29,7 @@ from server.observations.store import create_observation, create_version
 from server.verification.queue import cancel_open_jobs, enqueue_verification
 from server.verification.schemas import VerificationQueued
 
-router = APIRouter(tags=["observations"])
+router = APIRouter(tags=["observations"], route_class=JSONRoute)
 
 VERDICTS = [v.value for v in Verdict]
 

@@ -241,10 +241,11 @@ def store_run(
                 name=name,
                 axis=series.axis,
                 n_points=len(series.x),
-                x=MetricSeries.pack(series.x),
-                y=MetricSeries.pack(series.y),
+                x=MetricSeries.pack(x),
+                y=MetricSeries.pack(y),
             )
             for name, series in run.metrics.items()
+            for x, y in [series.arrays()]
         ]
     )
     return row

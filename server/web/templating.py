@@ -54,6 +54,17 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.0f}%"
 
 
+def _duration(seconds: float | None) -> str:
+    """A time left as a person says it: 45 s, 3 min, 1 h 5 min."""
+    if seconds is None:
+        return ""
+    seconds = round(seconds)
+    if seconds < 90:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
 def route_url(request: Request, name: str, query: dict[str, Any] | None = None,
               **params: Any) -> URL:
     """The URL of the route called `name` (request.url_for), with `query` as its query string."""
@@ -74,7 +85,8 @@ def _api_path(context: Any, name: str, query: dict[str, Any] | None = None, **pa
 
 templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
 templates.env.filters.update(
-    markdown=render_markdown, date=_date, datetime=_datetime, percent=_percent
+    markdown=render_markdown, date=_date, datetime=_datetime, percent=_percent,
+    duration=_duration,
 )
 templates.env.globals.update(
     static_url=static_url, plotly_url=plotly_url, code_css_url=code_css_url,

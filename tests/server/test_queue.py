@@ -299,3 +299,17 @@ def test_a_heartbeat_carries_progress_that_the_record_shows(client, alice, setti
                 headers=worker)
     status = client.get("/api/v1/observations/T-1").json()["verification"]
     assert status["progress"] is None and status["position"] == 0
+
+
+def test_heartbeats_stay_out_of_the_access_log(client):
+    import logging
+
+    def line(path: str) -> logging.LogRecord:
+        return logging.LogRecord("uvicorn.access", logging.INFO, __file__, 0,
+                                 '%s - "%s %s HTTP/%s" %d', ("127.0.0.1:5", "POST", path, "1.1",
+                                                              200), None)
+
+    access_log = logging.getLogger("uvicorn.access")
+    assert not access_log.filter(line("/api/v1/jobs/7/heartbeat"))
+    assert access_log.filter(line("/api/v1/jobs/claim"))
+    assert access_log.filter(line("/api/v1/observations"))
