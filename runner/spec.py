@@ -47,6 +47,9 @@ BUILTIN_RECIPES: tuple[str, ...] = (
     "feature-learning",
 )
 MAX_CLAIM_CHARS = 500
+# Runs posted with an observation (`ObservationCreate.runs`): the author's and
+# those of a local reproduction's fresh seeds.
+MAX_POSTED_RUNS = 65
 
 
 class Verdict(str, enum.Enum):
@@ -401,6 +404,23 @@ class ObservationCreate(ObservationSpec):
     phenomena: list[str] = Field(default_factory=list, max_length=16)
     tags: list[str] = Field(default_factory=list, max_length=32)
     notes: str = ""
+    # The runs as measured where the observation was made, as `tycho run` and
+    # `tycho rerun --post` send them: the first is the posted run itself (its
+    # series are `metrics`, so its own `metrics` stay empty); any others are
+    # further seeds of the same spec, with their series. Stored as they are;
+    # the registry's verdict comes from its own verification.
+    runs: list[RunResult] = Field(default_factory=list, max_length=MAX_POSTED_RUNS)
+
+    @model_validator(mode="after")
+    def _posted_runs(self) -> "ObservationCreate":
+        if self.runs:
+            first = self.runs[0]
+            if first.seed != self.seed or first.metrics:
+                raise ValueError("runs[0] is the posted run itself: its seed is the "
+                                 "observation's and its series are `metrics` (leave its own empty)")
+            if first.status is not RunStatus.ok:
+                raise ValueError(f"runs[0] failed ({first.error}); post a run that finished")
+        return self
 
 
 class ClaimResult(BaseModel):
@@ -434,6 +454,9 @@ class RunResult(BaseModel):
     environment: Environment | None = None
     wall_time_s: float | None = None
     cpu_time_s: float | None = None
+    # The recipe's own wall time, from its call to its return, as the sandbox
+    # measured it: wall_time_s less the sandbox's start and the imports before.
+    recipe_time_s: float | None = None
     peak_memory_mb: float | None = None
     # Whether the sandbox could take the network away (unprivileged unshare).
     network_isolated: bool | None = None
@@ -442,6 +465,9 @@ class RunResult(BaseModel):
     claims: list[ClaimResult] = Field(default_factory=list)
     # A run of a sweep's cell: the knobs it set (the rest is the sweep's base config).
     cell: dict[str, float] | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
+ObservationCreate.model_rebuild()  # its `runs` are RunResults, defined above only now
 
 
 class RunKind(str, enum.Enum):

@@ -42,7 +42,8 @@ def post_observation(
     observation, version = create_observation(session=session, author=user, body=body)
     enqueue_verification(session=session, version=version, settings=settings)
     session.commit()
-    return observation_record(session=session, observation=observation, version=version)
+    return observation_record(session=session, observation=observation, version=version,
+                              public_url=settings.public_url)
 
 
 @router.get("/observations", response_model=ObservationPage)
@@ -62,14 +63,16 @@ def get_observations(
     """Latest versions, newest first, filtered; pass `next_cursor` back for the next page."""
     return observation_page(session=session, phenomenon=phenomenon, tag=tag, author=author,
                             verdict=verdict, q=q, cursor=cursor,
-                            limit=min(limit, settings.max_page_size))
+                            limit=min(limit, settings.max_page_size),
+                            public_url=settings.public_url)
 
 
 @router.get("/observations/{ref}", response_model=ObservationPublic)
-def get_observation(ref: str, session: SessionDep) -> ObservationPublic:
+def get_observation(ref: str, session: SessionDep, settings: SettingsDep) -> ObservationPublic:
     """One observation: `42`, `T-42` (latest version) or `T-42v2`."""
     observation, version = find_version(session=session, ref=ref)
-    return observation_record(session=session, observation=observation, version=version)
+    return observation_record(session=session, observation=observation, version=version,
+                              public_url=settings.public_url)
 
 
 @router.get("/observations/{ref}/metrics", response_model=Metrics)
@@ -124,12 +127,13 @@ def post_version(
     )
     enqueue_verification(session=session, version=version, settings=settings)
     session.commit()
-    return observation_record(session=session, observation=observation, version=version)
+    return observation_record(session=session, observation=observation, version=version,
+                              public_url=settings.public_url)
 
 
 @router.post("/observations/{ref}/withdraw", response_model=ObservationPublic)
 def withdraw(
-    ref: str, body: WithdrawRequest, session: SessionDep, admin: AdminUser
+    ref: str, body: WithdrawRequest, session: SessionDep, admin: AdminUser, settings: SettingsDep
 ) -> ObservationPublic:
     """Withdraw an observation (admins): it stays readable, marked, and leaves lists."""
     observation, version = find_version(session=session, ref=ref)
@@ -138,7 +142,8 @@ def withdraw(
     session.add(observation)
     cancel_open_jobs(session=session, observation_id=observation.id)
     session.commit()
-    return observation_record(session=session, observation=observation, version=version)
+    return observation_record(session=session, observation=observation, version=version,
+                              public_url=settings.public_url)
 
 
 @router.post("/observations/{ref}/verify", status_code=202, response_model=VerificationQueued)

@@ -29,6 +29,9 @@ from server.models import (MetricSeries, Observation, ObservationPhenomenon, Obs
                            ObservationVersion, Phenomenon, Recipe, Run, User)
 
 BUILTIN_ENTRYPOINT = ""
+# What a posted author run says of itself (ObservationCreate.runs[0]); the rest is the body's.
+POSTED_MEASURES = ("wall_time_s", "cpu_time_s", "peak_memory_mb", "network_isolated", "log_tail",
+                   "claims")
 
 
 def ensure_recipe(*, session: Session, recipe: BuiltinRecipe | SourceRecipe) -> Recipe:
@@ -189,17 +192,22 @@ def _add_version(
                                           observation_id=observation.id))
     for tag in version.tags:
         session.add(ObservationTag(version_id=version.id, tag=tag, observation_id=observation.id))
+    # The author's run as measured where it ran (claims, timings), when the body says.
+    measured = body.runs[0] if body.runs else RunResult.model_construct(
+        wall_time_s=None, cpu_time_s=None, peak_memory_mb=None, network_isolated=None,
+        log_tail="", claims=[])
     store_run(
         session=session,
         version=version,
         # The series were validated with the body; constructing skips a second pass.
-        run=RunResult.model_construct(
-            status=RunStatus.ok, seed=body.seed, metrics=body.metrics,
-            environment=body.environment, wall_time_s=None, cpu_time_s=None,
-            peak_memory_mb=None, network_isolated=None, error=None, log_tail="", claims=[],
-        ),
+        run=RunResult.model_construct(**{
+            **{name: getattr(measured, name) for name in POSTED_MEASURES},
+            "status": RunStatus.ok, "seed": body.seed, "metrics": body.metrics,
+            "environment": body.environment, "error": None}),
         kind=RunKind.author,
     )
+    for run in body.runs[1:]:  # a local reproduction's fresh seeds
+        store_run(session=session, version=version, run=run, kind=RunKind.reproduction)
     return version
 
 
