@@ -50,6 +50,9 @@ MAX_CLAIM_CHARS = 500
 # Runs posted with an observation (`ObservationCreate.runs`): the author's and
 # those of a local reproduction's fresh seeds.
 MAX_POSTED_RUNS = 65
+# Series a reader sees overlaid in one panel (`train_acc` with `test_acc`).
+MAX_GROUPS = 16
+MAX_GROUP_SERIES = 8
 
 
 class Verdict(str, enum.Enum):
@@ -410,6 +413,21 @@ class ObservationCreate(ObservationSpec):
     # further seeds of the same spec, with their series. Stored as they are;
     # the registry's verdict comes from its own verification.
     runs: list[RunResult] = Field(default_factory=list, max_length=MAX_POSTED_RUNS)
+    # Series drawn together in one panel, e.g. [["train_acc", "test_acc"],
+    # ["sharpness", "two_over_lr"]] (a built-in phenomenon's GROUPS by default).
+    groups: list[Annotated[list[str], Field(min_length=2, max_length=MAX_GROUP_SERIES)]] = Field(
+        default_factory=list, max_length=MAX_GROUPS)
+
+    @model_validator(mode="after")
+    def _groups_name_series(self) -> "ObservationCreate":
+        for i, group in enumerate(self.groups):
+            unknown = [name for name in group if name not in self.metrics]
+            if unknown:
+                raise ValueError(f"groups[{i}] names {', '.join(map(repr, unknown))}, which "
+                                 f"{'is' if len(unknown) == 1 else 'are'} not among the metrics")
+            if len(set(group)) != len(group):
+                raise ValueError(f"groups[{i}] names a series twice")
+        return self
 
     @model_validator(mode="after")
     def _posted_runs(self) -> "ObservationCreate":

@@ -130,6 +130,10 @@ class ObservationVersion(SQLModel, table=True):
     comparisons: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
+    # Series a reader sees overlaid in one panel (runner.spec.ObservationCreate.groups).
+    groups: list[list[str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # A sweep observation's grid, seeds and measures (runner.spec.SweepSpec), else null.
+    sweep: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class ObservationPhenomenon(SQLModel, table=True):
@@ -175,6 +179,8 @@ class Run(SQLModel, table=True):
     claim_results: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
+    # A sweep cell's run: the knobs it set, e.g. {"weight_decay": 1.0}; else null.
+    cell: dict[str, float] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -191,6 +197,9 @@ class MetricSeries(SQLModel, table=True):
     n_points: int
     x: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     y: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # A grid series' second coordinate (a two-knob sweep): x2 as float64 bytes.
+    axis2: str | None = Field(default=None, max_length=64)
+    x2: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
     @staticmethod
     def pack(values: Any) -> bytes:
@@ -202,6 +211,9 @@ class MetricSeries(SQLModel, table=True):
 
     def ys(self) -> np.ndarray:
         return np.frombuffer(self.y, dtype="<f8")
+
+    def x2s(self) -> np.ndarray | None:
+        return None if self.x2 is None else np.frombuffer(self.x2, dtype="<f8")
 
 
 class Link(SQLModel, table=True):

@@ -180,6 +180,7 @@ def _add_version(
         seed=body.seed,
         claims=list(body.claims),
         environment=body.environment.model_dump() if body.environment else None,
+        groups=[list(group) for group in body.groups],
         change_message=change_message,
         verdict=Verdict.unverified.value,
     )
