@@ -14,6 +14,7 @@ from runner.spec import (
     RunStatus,
     Series,
     SeriesComparison,
+    SweepSpec,
     Verdict,
 )
 from server.community.schemas import CommentPublic, LinksOf, Reproductions
@@ -42,6 +43,7 @@ class SeriesInfo(Record):
     name: str
     axis: str
     n_points: int
+    axis2: str | None = Field(default=None, description="a grid series' second knob")
 
 
 class RunSummary(Record):
@@ -61,6 +63,7 @@ class RunSummary(Record):
     # Each claim evaluated on this run (stored as the run's `claim_results`).
     claims: list[ClaimResult] = Field(default_factory=list,
                                       validation_alias=AliasChoices("claims", "claim_results"))
+    cell: dict[str, float] | None = Field(default=None, description="a sweep cell's knobs")
     created_at: datetime
 
 
@@ -99,6 +102,9 @@ class ObservationPublic(ObservationSummary):
     verdict_at: datetime | None = None
     comparisons: list[SeriesComparison] = Field(default_factory=list)
     metrics: list[SeriesInfo]
+    # Series drawn together in one panel; a sweep's grid, seeds and measures.
+    groups: list[list[str]] = Field(default_factory=list)
+    sweep: SweepSpec | None = None
     versions: list[VersionInfo]
     runs: list[RunSummary]
     verification: VerificationStatus | None = None
@@ -121,6 +127,7 @@ class RunMetrics(BaseModel):
     kind: RunKind
     seed: int
     status: RunStatus
+    cell: dict[str, float] | None = None
     metrics: dict[str, Series]
 
 
