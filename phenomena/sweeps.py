@@ -47,11 +47,13 @@ BUILTIN_SWEEPS: dict[str, dict[str, Any]] = {
                                  "final(two_over_lr)) + 1000) / final(two_over_lr)",
         },
         "claims": [
-            # The plateau tracks 2/lr: slope -1 against lr on log-log axes ...
+            # The plateau tracks 2/lr: slope -1 against lr on log-log axes (measured
+            # -0.985 on seeds 0-1); a sharpness that ignored lr would give 0 ...
             "loglog_slope(plateau) between -1.1 and -0.9",
-            # ... and sits at the edge itself for every lr.
-            "min(plateau_over_edge) >= 0.95",
-            "max(plateau_over_edge) <= 1.05",
+            # ... and sits at the edge itself for every lr (measured 0.999-1.02 of
+            # 2/lr over seeds 0-1), as the module's own claim 3 states for one lr.
+            "min(plateau_over_edge) >= 0.97",
+            "max(plateau_over_edge) <= 1.04",
         ],
     },
 }
