@@ -11,6 +11,11 @@ With `--fresh N`, it also checks the default claims on N seeds never used
 while the phenomena were developed (1000, 1001, ...), trained several at a time
 (`Phenomenon.run_batch`), as the slow test in tests/phenomena/test_library.py
 does, and prints per phenomenon how many hold every claim (target: all).
+
+With `--sweeps`, it runs the built-in sweeps instead (phenomena/sweeps.py), each
+cell on every given seed, and prints each sweep's wall time and its claims.
+
+    python -m benchmarks.phenomena --sweeps --seeds 0 1 2 3 4 5
 """
 
 from __future__ import annotations
@@ -44,7 +49,11 @@ def main() -> None:
                         help="runs at once (each uses one core); 1 gives the cleanest timings")
     parser.add_argument("--fresh", type=int, default=0, metavar="N",
                         help="also check the claims on N fresh seeds from 1000 (e.g. 20)")
+    parser.add_argument("--sweeps", action="store_true",
+                        help="run the built-in sweeps (the names are sweeps then)")
     args = parser.parse_args()
+    if args.sweeps:
+        return time_sweeps(args)
 
     tasks = [(name, seed) for name in args.names for seed in args.seeds]
     results = {}
@@ -82,6 +91,39 @@ def main() -> None:
             print(f"{name:24} {time.perf_counter() - started:7.1f}  "
                   f"{len(runs) - len(failing)}/{len(runs)}"
                   + (f"   failing: {failing}" if failing else ""), flush=True)
+
+
+def time_sweeps(args) -> None:
+    """Each built-in sweep on `args.seeds` (every cell, `args.jobs` sandboxes at once)."""
+    import tempfile
+    from pathlib import Path
+
+    from phenomena.sweeps import BUILTIN_SWEEPS
+    from runner.claims import check_claims
+    from runner.local import resolve_target
+    from runner.spec import SweepSpec
+    from runner.sweep import Sweep, reduce_sweep, run_sweep, sweep_results
+
+    names = [n for n in args.names if n in BUILTIN_SWEEPS] or list(BUILTIN_SWEEPS)
+    print(f"{'sweep':26} {'runs':>5} {'wall s':>7} {'cpu s':>7}  claims held")
+    for name in names:
+        preset = BUILTIN_SWEEPS[name]
+        with tempfile.TemporaryDirectory() as folder:
+            sweep = Sweep(out=Path(folder), recipe=resolve_target(preset["target"]),
+                          config=preset.get("config", {}), claims=preset["claims"],
+                          spec=SweepSpec(grid=preset["grid"], seeds=args.seeds,
+                                         measures=preset["measures"]))
+            started = time.perf_counter()
+            run_sweep(sweep, parallel=args.jobs)
+            wall = time.perf_counter() - started
+            results = sweep_results(sweep)
+            cpu = sum(run.cpu_time_s or 0 for run in results.values() if run is not None)
+            claims = check_claims(sweep.claims, reduce_sweep(sweep.spec, results))
+        failing = [f"{c.claim}: {c.detail}" for c in claims if not c.holds]
+        print(f"{name:26} {len(results):5} {wall:7.1f} {cpu:7.1f}  "
+              f"{len(claims) - len(failing)}/{len(claims)}"
+              + (f"   failing: {failing}" if failing else ""), flush=True)
+    print(f"\n(seeds {args.seeds}; {args.jobs} sandbox(es) at a time)")
 
 
 if __name__ == "__main__":

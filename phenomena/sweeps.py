@@ -1,7 +1,8 @@
 """Built-in sweeps: a phenomenon seen across its knobs, as its papers draw it.
 
 `tycho sweep NAME` runs one (`tycho sweep --list` lists them); docs/sweeps.md
-explains sweeps. Each entry names its phenomenon (`target`), a base `config`,
+explains sweeps. Each entry has a `title` and a line `about` it, names its
+phenomenon (`target`), a base `config`,
 the `grid` of one or two knobs, the `seeds` per cell, the `measures` that reduce
 each run to a number, and `claims` over the measures (the sweep's signature).
 The claims' margins come from the runs recorded in docs/sweeps.md.
@@ -13,6 +14,7 @@ from typing import Any
 
 BUILTIN_SWEEPS: dict[str, dict[str, Any]] = {
     "double-descent-n-train": {
+        "title": "Double descent's peak moves with the training set: it sits at width = n",
         "about": "double descent's peak sits at the interpolation threshold N = n, so it "
                  "moves with the training set's size (Nakkiran et al. 2019, Fig. 2's shift)",
         "target": "double-descent",
@@ -34,6 +36,7 @@ BUILTIN_SWEEPS: dict[str, dict[str, Any]] = {
         ],
     },
     "edge-of-stability-lr": {
+        "title": "The edge of stability across learning rates: sharpness hovers at 2/lr",
         "about": "full-batch GD's sharpness rises to 2/lr and hovers there, for every lr "
                  "in range: the plateau scales as 1/lr (Cohen et al. 2021, Fig. 1 across lr)",
         "target": "edge-of-stability",

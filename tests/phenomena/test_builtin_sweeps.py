@@ -16,7 +16,7 @@ from runner.sweep import Sweep, reduce_sweep, run_sweep, sweep_results
 @pytest.mark.parametrize("name", sorted(BUILTIN_SWEEPS))
 def test_a_builtin_sweep_names_real_knobs_measures_and_claims(name):
     preset = BUILTIN_SWEEPS[name]
-    assert preset["target"] in BUILTIN_RECIPES and preset["about"]
+    assert preset["target"] in BUILTIN_RECIPES and preset["about"] and preset["title"]
     spec = SweepSpec(grid=preset["grid"], seeds=list(range(preset["seeds"])),
                      measures=preset["measures"])
     describe_builtin(preset["target"], {**preset.get("config", {}), **spec.cells()[0]})
