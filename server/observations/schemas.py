@@ -14,6 +14,7 @@ from runner.spec import (
     RunStatus,
     Series,
     SeriesComparison,
+    SweepSpec,
     Verdict,
 )
 from server.community.schemas import CommentPublic, LinksOf, Reproductions
@@ -61,6 +62,8 @@ class RunSummary(Record):
     # Each claim evaluated on this run (stored as the run's `claim_results`).
     claims: list[ClaimResult] = Field(default_factory=list,
                                       validation_alias=AliasChoices("claims", "claim_results"))
+    # A sweep cell's run: the knobs it set, e.g. {"weight_decay": 1.0}; else null.
+    cell: dict[str, float] | None = None
     created_at: datetime
 
 
@@ -99,6 +102,10 @@ class ObservationPublic(ObservationSummary):
     verdict_at: datetime | None = None
     comparisons: list[SeriesComparison] = Field(default_factory=list)
     metrics: list[SeriesInfo]
+    # Series drawn together in one panel, e.g. [["train_acc", "test_acc"]].
+    groups: list[list[str]] = Field(default_factory=list)
+    # A sweep observation's grid, seeds and measures; its runs of each cell have a `cell`.
+    sweep: SweepSpec | None = None
     versions: list[VersionInfo]
     runs: list[RunSummary]
     verification: VerificationStatus | None = None
