@@ -12,6 +12,8 @@ import runner
 from server.citations import api as citations_api
 from server.community import api as community_api
 from server.community import feeds
+from server.compare import api as compare_api
+from server.compare import pages as compare_pages
 from server.db import make_engine
 from server.errors import BodySizeLimit, install_error_handlers
 from server.initial_data import ensure_phenomena
@@ -31,12 +33,12 @@ from server.web import static
 from server.web.error_pages import install_error_pages
 
 # The REST API under /api/v1 (JSON; OpenAPI at /docs), one router per domain.
-API_ROUTERS = (users_api, phenomena_api, observations_api, runs_api, community_api,
-               citations_api, verification_api)
+API_ROUTERS = (users_api, phenomena_api, observations_api, runs_api, compare_api,
+               community_api, citations_api, verification_api)
 # The pages. The vendor routes (/static/vendor/...) come before the /static mount that
 # would otherwise swallow them: Starlette tries routes in the order they were added.
-PAGE_ROUTERS = (static, phenomenon_pages, observation_pages, run_pages, verification_pages,
-                user_pages)
+PAGE_ROUTERS = (static, phenomenon_pages, observation_pages, run_pages, compare_pages,
+                verification_pages, user_pages)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

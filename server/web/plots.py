@@ -170,6 +170,37 @@ def _group_panel(panel_id: str, names: list[str], author: dict[str, MetricSeries
                  figure={"data": traces, "layout": layout})
 
 
+def overlay_panels(
+    *, session: Session, styles: list[RunStyle], names: list[str],
+    max_points: int = MAX_PLOT_POINTS,
+) -> list[Panel]:
+    """A panel per series in `names`, overlaying that series of each run (a run per style,
+    e.g. the author's runs of several observations, each in its colour and named in the
+    legend). Grid series (a two-knob sweep's) have no curve and are left out."""
+    by_run = load_run_series(session=session, run_ids=[s.run_id for s in styles])
+    panels = []
+    for index, name in enumerate(names):
+        traces, longest, shown, axes = [], 0, 0, []
+        for style in styles:
+            series = by_run[style.run_id].get(name)
+            if series is None or series.x2 is not None:
+                continue
+            x, y = downsample_min_max(series.xs(), series.ys(), max_points)
+            longest, shown = max(longest, series.n_points), max(shown, x.size)
+            axes.append(series.axis)
+            trace = _trace(style, x, y, series=name, author=True)
+            traces.append({**trace, "hovertemplate": f"{style.label}: %{{y:.5g}}<extra></extra>"})
+        if len(traces) < 2:
+            continue
+        axis = " / ".join(dict.fromkeys(axes))
+        layout = base_layout(name, axis)
+        layout.update(showlegend=True, legend=LEGEND, margin={**layout["margin"], "t": 34})
+        panels.append(Panel(id=f"plot-{index}", name=name, axis=axis, n_points=longest,
+                            shown_points=shown, series=[name], kind="overlay",
+                            figure={"data": traces, "layout": layout}))
+    return panels
+
+
 def series_style(style: RunStyle, colour: str, *, author: bool) -> RunStyle:
     """`style` in a series' colour: the author's run bold, the others faint."""
     return RunStyle(style.run_id, style.label, colour, 2.4 if author else 1.0, style.dash,
