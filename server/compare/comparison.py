@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlmodel import Session, select
 
 from runner.spec import RunKind
-from server.compare.schemas import ComparedClaim, ComparedObservation, Comparison, ConfigRow
+from server.compare.schemas import (
+    ComparedClaim,
+    ComparedObservation,
+    Comparison,
+    ConfigRow,
+    ConfigValue,
+    KeyDifference,
+)
 from server.errors import invalid
 from server.models import MetricSeries, Observation, ObservationVersion, Run, User
 from server.observations.queries import find_version, format_ref, phenomena_of
@@ -116,6 +124,41 @@ def config_rows(configs: list[dict[str, Any]], limit: int = MAX_CONFIG_ROWS) -> 
                               present=[v is not _ABSENT for v in values], differs=differs))
     rows.sort(key=lambda row: not row.differs)  # stable: keys stay sorted within each part
     return rows[:limit], max(0, len(rows) - limit)
+
+
+# A key's values listed, and the observations named with each value, at most.
+MAX_KEY_VALUES = 8
+MAX_NAMED = 20
+# Keys listed where many observations are compared at once (a phenomenon's page).
+MAX_KEYS = 50
+
+
+def key_differences(configs: dict[str, dict[str, Any]], limit: int = MAX_KEYS) -> list[
+        KeyDifference]:
+    """The config keys on which the observations (`ref -> config`) differ, sorted by key: each
+    with its distinct values, the most common first, and who has each."""
+    keys = sorted(set().union(*configs.values())) if configs else []
+    differences = []
+    for key in keys:
+        groups: dict[str, tuple[Any, list[str]]] = {}
+        absent = []
+        for ref, config in configs.items():
+            if key not in config:
+                absent.append(ref)
+                continue
+            # JSON text as the identity of a value (1 and 1.0 alike, dicts by content).
+            identity = orjson.dumps(config[key], option=orjson.OPT_SORT_KEYS).decode()
+            groups.setdefault(identity, (config[key], []))[1].append(ref)
+        if len(groups) + bool(absent) < 2:
+            continue
+        ranked = sorted(groups.values(), key=lambda group: -len(group[1]))
+        differences.append(KeyDifference(
+            key=key, absent=absent[:MAX_NAMED], more_values=max(0, len(ranked) - MAX_KEY_VALUES),
+            values=[ConfigValue(value=value, observations=refs[:MAX_NAMED], count=len(refs))
+                    for value, refs in ranked[:MAX_KEY_VALUES]]))
+        if len(differences) == limit:
+            break
+    return differences
 
 
 def comparison_panels(*, session: Session, comparison: Comparison,

@@ -56,3 +56,21 @@ class Comparison(Record):
     config_keys_left_out: int = Field(default=0, description="keys beyond the row limit")
     shared_series: list[str] = Field(default_factory=list,
                                      description="series that two or more of them have")
+
+
+class ConfigValue(Record):
+    value: Any
+    observations: list[str] = Field(description="the observations (T-42) with this value, "
+                                     "at most 20")
+    count: int = Field(description="how many observations have it")
+
+
+class KeyDifference(Record):
+    """A config key on which some observations differ: its values, most common first."""
+
+    key: str
+    values: list[ConfigValue] = Field(description="its distinct values, at most 8 (absent "
+                                      "is a value, null with `absent`)")
+    absent: list[str] = Field(default_factory=list, description="observations without it, "
+                              "at most 20")
+    more_values: int = Field(default=0, description="distinct values beyond those listed")

@@ -105,3 +105,30 @@ def test_a_sweeps_grid_series_are_not_overlaid_as_curves(client, alice, database
     assert page.context["record"].shared_series == ["grok_step", "grok_step_min", "grok_step_max"]
     assert "share no series that can be drawn as curves" in page.text
     assert not re.search(r'id="tycho-plots"', page.text)
+
+
+def test_a_phenomenons_page_offers_to_compare_and_shows_which_config_keys_differ(three):
+    page = three.get("/phenomena/grokking")
+    assert page.status_code == 200
+    html = page.text
+    form = html.split('<form method="get" action="/compare"')[1].split("</form>")[0]
+    assert re.findall(r'name="ids" value="([^"]+)"', form) == ["T-3v1", "T-2v1", "T-1v2"]
+    differences = {row.key: row for row in page.context["record"].config_differences}
+    assert sorted(differences) == ["lr", "note", "p", "weight_decay"]
+    decay = differences["weight_decay"]
+    assert [(v.value, v.observations) for v in decay.values] == [(1.0, ["T-3", "T-1"]),
+                                                                 (0.1, ["T-2"])]
+    assert differences["lr"].absent == ["T-3"] and differences["p"].values[1].value == 113
+    assert "<script>x</script>" not in html
+    twin = three.get(LINK.match(page.headers["link"]).group(1)).json()
+    assert twin["config_differences"][0]["key"] == "lr"
+    # What the form sends, the comparison takes.
+    picked = three.get("/compare?ids=T-3v1&ids=T-1v2")
+    assert picked.status_code == 200 and picked.context["record"].ids == ["T-3v1", "T-1v2"]
+
+
+def test_a_phenomenon_whose_observations_share_a_config_says_so(client, alice):
+    for _ in range(2):
+        client.post("/api/v1/observations", headers=alice, json=observation_body())
+    page = client.get("/phenomena/grokking")
+    assert "share one config" in page.text and page.context["record"].config_differences == []
