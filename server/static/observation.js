@@ -66,7 +66,9 @@ function overlaySeries(panels) {
       const name = select.value;
       const found = tracesOf[name];
       if (!found) return;
-      const colour = COLOURS[added % COLOURS.length];
+      // A colour no curve of this plot has yet.
+      const used = new Set(plot.data.map((trace) => trace.line && trace.line.color));
+      const colour = COLOURS.find((c) => !used.has(c)) || COLOURS[added % COLOURS.length];
       added += 1;
       const traces = found.traces.map((trace) => ({
         ...trace,

@@ -189,7 +189,8 @@ def overlay_panels(
             longest, shown = max(longest, series.n_points), max(shown, x.size)
             axes.append(series.axis)
             trace = _trace(style, x, y, series=name, author=True)
-            traces.append({**trace, "hovertemplate": f"{style.label}: %{{y:.5g}}<extra></extra>"})
+            traces.append({**trace, "legendgroup": style.label,
+                           "hovertemplate": f"{style.label}: %{{y:.5g}}<extra></extra>"})
         if len(traces) < 2:
             continue
         axis = " / ".join(dict.fromkeys(axes))

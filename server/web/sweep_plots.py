@@ -88,9 +88,9 @@ def _curve(panel_id: str, name: str, row: MetricSeries, low_row: MetricSeries | 
                        "fill": "tonexty", "fillcolor": BAND_FILL,
                        "line": {"width": 0, "color": BAND_FILL}, "hoverinfo": "skip",
                        "legendgroup": "band", "name": f"min–max over {seeds} seeds"})
-    hover = f"{row.axis} = %{{x:.4g}}<br>{name} = %{{y:.4g}}"
+    hover = f"{row.axis} = %{{x:,.4~r}}<br>{name} = %{{y:,.4~r}}"
     if band:
-        hover += f" (mean of {seeds} seeds)<br>min %{{customdata[2]:.4g}}, max %{{customdata[3]:.4g}}"
+        hover += f" (mean of {seeds} seeds)<br>min %{{customdata[2]:,.4~r}}, max %{{customdata[3]:,.4~r}}"
     hover += "<br>seeds: %{customdata[1]}<extra></extra>"
     traces.append({
         "type": "scatter", "mode": "lines+markers", "x": x, "y": y,
@@ -101,6 +101,8 @@ def _curve(panel_id: str, name: str, row: MetricSeries, low_row: MetricSeries | 
         "meta": {"series": name, "author": True},
     })
     layout = base_layout(name, row.axis)
+    # 10,000 rather than 1×10⁴: a measure is read off its axis.
+    layout["yaxis"].update(exponentformat="none", separatethousands=True, automargin=True)
     layout.update(hovermode="closest", showlegend=band,
                   legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0,
                           "font": {"size": 11}},
@@ -133,9 +135,9 @@ def _heatmap(panel_id: str, name: str, row: MetricSeries, low_row: MetricSeries 
         customdata[j][k] = [runs[0][1] if runs else "", _seeds_text(runs), _number(low[i]),
                             _number(high[i])]
     band = low_row is not None and high_row is not None
-    hover = f"{row.axis} = %{{x}}<br>{row.axis2} = %{{y}}<br>{name} = %{{z:.4g}}"
+    hover = f"{row.axis} = %{{x}}<br>{row.axis2} = %{{y}}<br>{name} = %{{z:,.4~r}}"
     if band:
-        hover += f" (mean of {seeds} seeds)<br>min %{{customdata[2]:.4g}}, max %{{customdata[3]:.4g}}"
+        hover += f" (mean of {seeds} seeds)<br>min %{{customdata[2]:,.4~r}}, max %{{customdata[3]:,.4~r}}"
     hover += "<br>seeds: %{customdata[1]}<extra></extra>"
     trace: dict[str, Any] = {
         "type": "heatmap", "x": [_label(v) for v in columns], "y": [_label(v) for v in rows],
@@ -145,7 +147,10 @@ def _heatmap(panel_id: str, name: str, row: MetricSeries, low_row: MetricSeries 
         "meta": {"series": name, "author": True},
     }
     if len(columns) * len(rows) <= MAX_LABELLED_CELLS:
-        trace.update(texttemplate="%{z:.3g}", textfont={"size": 10})
+        finite = [abs(v) for line in grid for v in line if v is not None]
+        # 10k and 4.51k rather than 1.00e+4; 0.95 rather than 950m.
+        format_ = "~s" if finite and max(finite) >= 1e4 else "~g"
+        trace.update(texttemplate=f"%{{z:.3{format_}}}", textfont={"size": 10})
     layout = base_layout(name, row.axis)
     layout.update(hovermode="closest",
                   height=max(PLOT_HEIGHT_PX, min(520, 60 + 34 * len(rows))),
