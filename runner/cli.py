@@ -1,4 +1,4 @@
-"""The runner's commands: run, post, rerun, show, search, cite, link, comment and worker.
+"""The runner's commands: run, sweep, post, rerun, show, search, cite, link, comment and worker.
 
 Each command is a thin wrapper over a library call. Commands that talk to a
 registry take --server and --token, defaulting to TYCHO_SERVER (else
@@ -136,7 +136,7 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask; confirm."
 
 
 def post(
-    directory: Annotated[Path, typer.Argument(help="A `tycho run` output directory.")],
+    directory: Annotated[Path, typer.Argument(help="A `tycho run` or `tycho sweep` folder.")],
     title: Annotated[Optional[str], typer.Option(
         help="Title (an unchanged built-in has its canonical one).")] = None,
     notes: Annotated[Optional[Path], typer.Option(help="A Markdown file of notes.")] = None,
@@ -156,7 +156,14 @@ def post(
     Example: tycho post tycho-runs/grokking-seed0 --notes notes.md --tag mlp
     """
     from runner.local import TargetError, load_run
+    from runner.sweep import SWEEP_FILE
 
+    if (directory / SWEEP_FILE).is_file():  # a `tycho sweep` folder
+        from runner.cli_sweep import post_sweep
+
+        return post_sweep(directory, title=title, phenomena=phenomenon, tags=tag, yes=yes,
+                          notes=notes.read_text(encoding="utf-8") if notes else "",
+                          server=server, token=token)
     try:
         local = load_run(directory)
     except (FileNotFoundError, ValueError, TargetError) as exc:
@@ -539,7 +546,9 @@ def worker(
 
 def register(app: typer.Typer) -> None:
     """Add the runner's commands to `app`."""
-    for command in (run, post, rerun, show, search, cite, link, comment, worker):
+    from runner.cli_sweep import sweep
+
+    for command in (run, sweep, post, rerun, show, search, cite, link, comment, worker):
         app.command()(command)
 
 

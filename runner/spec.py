@@ -361,6 +361,21 @@ class SweepSpec(BaseModel):
         """Every cell of the grid, the first knob varying slowest."""
         return [dict(zip(self.grid, values)) for values in itertools.product(*self.grid.values())]
 
+    def sample(self, count: int) -> list[dict[str, float]]:
+        """`count` cells spread evenly over the grid, corners included: the cells a
+        verification re-runs (every cell when the grid has no more)."""
+        cells = self.cells()
+        if count >= len(cells):
+            return cells
+        if count <= 1:
+            return cells[len(cells) // 2: len(cells) // 2 + 1]
+        picks = sorted({round(i * (len(cells) - 1) / (count - 1)) for i in range(count)})
+        return [cells[i] for i in picks]
+
+    def fresh_seed(self) -> int:
+        """A seed none of the sweep's runs used: the one after its largest."""
+        return (max(self.seeds) + 1) % 2**32
+
 
 class ObservationSpec(BaseModel):
     """All that is needed to re-run an observation and check its claims."""
@@ -412,7 +427,8 @@ class ObservationCreate(ObservationSpec):
     # series are `metrics`, so its own `metrics` stay empty); any others are
     # further seeds of the same spec, with their series. Stored as they are;
     # the registry's verdict comes from its own verification.
-    runs: list[RunResult] = Field(default_factory=list, max_length=MAX_POSTED_RUNS)
+    # A sweep's posted runs are the first, then its cells' runs (`cell` set).
+    runs: list[RunResult] = Field(default_factory=list, max_length=1 + MAX_SWEEP_RUNS)
     # Series drawn together in one panel, e.g. [["train_acc", "test_acc"],
     # ["sharpness", "two_over_lr"]] (a built-in phenomenon's GROUPS by default).
     groups: list[Annotated[list[str], Field(min_length=2, max_length=MAX_GROUP_SERIES)]] = Field(
@@ -433,11 +449,38 @@ class ObservationCreate(ObservationSpec):
     def _posted_runs(self) -> "ObservationCreate":
         if self.runs:
             first = self.runs[0]
-            if first.seed != self.seed or first.metrics:
+            if first.seed != self.seed or first.metrics or first.cell is not None:
                 raise ValueError("runs[0] is the posted run itself: its seed is the "
                                  "observation's and its series are `metrics` (leave its own empty)")
             if first.status is not RunStatus.ok:
                 raise ValueError(f"runs[0] failed ({first.error}); post a run that finished")
+        if self.sweep is None:
+            if len(self.runs) > MAX_POSTED_RUNS:
+                raise ValueError(f"runs: at most {MAX_POSTED_RUNS} runs, got {len(self.runs)}")
+            if any(run.cell is not None for run in self.runs):
+                raise ValueError("runs: a run with a `cell` belongs to a sweep; this body has "
+                                 "no `sweep`")
+            return self
+        cells = {tuple(sorted(cell.items())) for cell in self.sweep.cells()}
+        for i, run in enumerate(self.runs[1:], start=1):
+            if run.cell is None or tuple(sorted(run.cell.items())) not in cells:
+                raise ValueError(f"runs[{i}]: a sweep's runs after the first are its cells' "
+                                 f"runs, each with a `cell` of the grid (got {run.cell})")
+            if run.seed not in self.sweep.seeds:
+                raise ValueError(f"runs[{i}]: seed {run.seed} is not one of the sweep's seeds")
+        return self
+
+    @model_validator(mode="after")
+    def _sweep_axes(self) -> "ObservationCreate":
+        # A sweep's series are its measures against its knobs.
+        if self.sweep is None:
+            return self
+        knobs = list(self.sweep.grid)
+        for name, series in self.metrics.items():
+            axes = [series.axis] + ([series.axis2] if series.axis2 else [])
+            if axes != knobs:
+                raise ValueError(f"metrics.{name}: a sweep over {', '.join(knobs)} has series "
+                                 f"against {' and '.join(knobs)}, not {' and '.join(axes)}")
         return self
 
 
@@ -492,6 +535,7 @@ class RunKind(str, enum.Enum):
     author = "author"  # the run the observation was posted with
     verification = "verification"  # a worker's re-run
     reproduction = "reproduction"  # someone's local re-run posted with `tycho rerun --post`
+    cell = "cell"  # the author's run of one cell of a sweep (its `cell` says which)
 
 
 # --- worker protocol -------------------------------------------------------
@@ -508,6 +552,8 @@ class JobAssignment(BaseModel):
     observation: str  # "T-42v1"
     spec: ObservationSpec
     seeds: list[int]  # the original seed first, then the fresh ones
+    # A sweep's job: the cells to re-run, each on every seed of `seeds` (fresh ones).
+    cells: list[dict[str, float]] = Field(default_factory=list)
     lease_expires_at: str
     lease_seconds: int
 

@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from runner.claims import ClaimSyntaxError, measure, parse_measure
+from runner.claims import ClaimSyntaxError, check_claims, measure, parse_measure
+from runner.compare import Judgement
 from runner.execute import (
     STOPPED_ERROR,
     Launcher,
@@ -39,14 +40,17 @@ from runner.execute import (
     run_recipe,
     run_seeds_together,
 )
-from runner.reproduce import trains_seeds_together
+from runner.reproduce import author_threads, trains_seeds_together
 from runner.spec import (
     BuiltinRecipe,
+    ObservationCreate,
     ObservationSpec,
     RunResult,
+    RunStatus,
     Series,
     SourceRecipe,
     SweepSpec,
+    Verdict,
 )
 
 SWEEP_FILE, METRICS_FILE = "sweep.json", "metrics.json"
@@ -206,20 +210,49 @@ def run_sweep(
     kept and a later call resumes.
     """
     sweep.start()
-    launcher = launcher or default_launcher(threads)
-    limits = limits or Limits()
     pending = sweep.pending()
     total = len(sweep.runs())
     done = [total - len(pending)]
     lock = threading.Lock()
-    leaving = threading.Event()
-    batched = together and trains_seeds_together(sweep.recipe, launcher)
-    groups: dict[str, tuple[dict[str, float], list[int]]] = {}
+    work: dict[str, tuple[dict[str, float], list[int]]] = {}
     for cell, seed in pending:
-        if batched:
-            groups.setdefault(cell_name(cell), (cell, []))[1].append(seed)
-        else:
-            groups[f"{cell_name(cell)}/{seed}"] = (cell, [seed])
+        work.setdefault(cell_name(cell), (cell, []))[1].append(seed)
+
+    def finished(run: RunResult) -> None:
+        sweep.write(run)
+        with lock:
+            done[0] += 1
+            count = done[0]
+        if on_run is not None:
+            on_run(run, count, total)
+
+    run_cells(sweep.recipe, sweep.config, list(work.values()), parallel=parallel,
+              threads=threads, limits=limits, together=together, on_run=finished,
+              should_stop=should_stop, launcher=launcher)
+
+
+def run_cells(
+    recipe: BuiltinRecipe | SourceRecipe,
+    config: dict[str, Any],
+    work: list[tuple[dict[str, float], list[int]]],
+    *,
+    parallel: int = 1,
+    threads: int = 1,
+    limits: Limits | None = None,
+    together: bool = True,
+    on_run: Callable[[RunResult], None],
+    should_stop: Callable[[], bool] | None = None,
+    launcher: Launcher | None = None,
+) -> None:
+    """Run each (cell, seeds) of `work` over the base `config` in up to `parallel`
+    sandboxes; `on_run` gets every finished run, its `cell` set, on the thread that
+    ran it. A run killed by a stop is dropped (nothing to keep)."""
+    launcher = launcher or default_launcher(threads)
+    limits = limits or Limits()
+    leaving = threading.Event()
+    batched = together and trains_seeds_together(recipe, launcher)
+    groups = [(cell, seeds) for cell, seeds in work] if batched else [
+        (cell, [seed]) for cell, seeds in work for seed in seeds]
 
     def stop() -> bool:
         return leaving.is_set() or (should_stop is not None and should_stop())
@@ -227,25 +260,18 @@ def run_sweep(
     def run_group(cell: dict[str, float], seeds: list[int]) -> None:
         if stop():
             return
-        config = {**sweep.config, **_config_values(cell)}
+        cell_config = {**config, **_config_values(cell)}
         options = dict(threads=threads, limits=limits, should_stop=stop, launcher=launcher)
         if len(seeds) > 1:
-            runs = run_seeds_together(sweep.recipe, config, seeds, **options)
+            runs = run_seeds_together(recipe, cell_config, seeds, **options)
         else:
-            runs = [run_recipe(sweep.recipe, config, seeds[0], **options)]
+            runs = [run_recipe(recipe, cell_config, seeds[0], **options)]
         for run in runs:
-            if run.error == STOPPED_ERROR:
-                continue  # killed by the stop: nothing to keep, run it on resuming
-            run = run.model_copy(update={"cell": cell})
-            sweep.write(run)
-            with lock:
-                done[0] += 1
-                count = done[0]
-            if on_run is not None:
-                on_run(run, count, total)
+            if run.error != STOPPED_ERROR:
+                on_run(run.model_copy(update={"cell": cell}))
 
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(groups) or 1))) as pool:
-        futures = [pool.submit(run_group, cell, seeds) for cell, seeds in groups.values()]
+        futures = [pool.submit(run_group, cell, seeds) for cell, seeds in groups]
         try:
             for future in futures:
                 future.result()
@@ -308,3 +334,190 @@ def write_measures(sweep: Sweep, metrics: dict[str, Series]) -> Path:
     path = sweep.out / METRICS_FILE
     path.write_text(json.dumps({n: s.model_dump(mode="json") for n, s in metrics.items()}) + "\n")
     return path
+
+
+# --- verifying ----------------------------------------------------------------------------
+
+# A re-measured cell agrees with the posted one when its value lies within the
+# posted seeds' range (or the posted value), widened by this fraction of the
+# posted value's size: a fresh seed is another draw, not a bitwise re-run.
+AGREE_REL = 0.25
+
+
+def verify_sweep(
+    spec: ObservationSpec,
+    cells: list[dict[str, float]],
+    seeds: list[int],
+    *,
+    parallel: int = 1,
+    threads: int | None = None,
+    limits: Limits | None = None,
+    on_run: Callable[[RunResult, int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    launcher: Launcher | None = None,
+) -> tuple[list[RunResult], Judgement]:
+    """Re-run `cells` of a sweep observation on (fresh) `seeds` and judge it.
+
+    Each re-run is reduced by the sweep's measures; a cell agrees when every
+    measure lies within the posted values (AGREE_REL). The claims are then
+    evaluated on the posted series with the checked cells' values replaced by
+    the re-measured ones. Verdict: `robust` when every claim holds so and every
+    checked cell agrees, `fragile` when the claims hold but some cell does not
+    agree, `not-reproduced` when a claim fails, `error` when no run finished.
+    The runs come back cell by cell, in the order of `cells` x `seeds`.
+    """
+    sweep = spec.sweep
+    if sweep is None:
+        raise SweepError("this observation is not a sweep")
+    threads = threads or author_threads(spec)
+    by_key: dict[tuple[str, int], RunResult] = {}
+    lock = threading.Lock()
+
+    def finished(run: RunResult) -> None:
+        with lock:
+            by_key[(cell_name(run.cell or {}), run.seed)] = run
+            count = len(by_key)
+        if on_run is not None:
+            on_run(run, count, len(cells) * len(seeds))
+
+    run_cells(spec.recipe, spec.config, [(cell, list(seeds)) for cell in cells],
+              parallel=parallel, threads=threads, limits=limits, on_run=finished,
+              should_stop=should_stop, launcher=launcher)
+    if should_stop is not None and should_stop():
+        raise SweepError("stopped")
+    runs = [by_key[(cell_name(cell), seed)] for cell in cells for seed in seeds
+            if (cell_name(cell), seed) in by_key]
+    if len(runs) < len(cells) * len(seeds):
+        raise SweepError("stopped before every cell had run")
+    return runs, judge_sweep(spec, cells, runs)
+
+
+def judge_sweep(spec: ObservationSpec, cells: list[dict[str, float]],
+                runs: list[RunResult]) -> Judgement:
+    """The verdict on a sweep from re-runs of some of its cells (see verify_sweep)."""
+    sweep = spec.sweep
+    knobs = list(sweep.grid)
+    ok = [run for run in runs if run.status == RunStatus.ok]
+    checked = ", ".join(f"({cell_name(cell)})" for cell in cells)
+    seeds = sorted({run.seed for run in runs})
+    where = f"re-ran {len(cells)} of {len(sweep.cells())} cells on fresh seed" \
+            f"{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}: {checked}"
+    if not ok:
+        errors = "; ".join(f"{cell_name(r.cell or {})}: {r.error}" for r in runs[:3])
+        return Judgement(verdict=Verdict.error, reason=f"{where}; no run finished ({errors})")
+    remeasured = reduce_sweep(
+        SweepSpec(grid=sweep.grid, seeds=seeds, measures=sweep.measures),
+        {(cell_name(run.cell or {}), run.seed): run for run in runs})
+    ys = {name: list(series.y) for name, series in spec.metrics.items()}
+    disagreements = []
+    for name in sweep.measures:
+        posted = spec.metrics.get(name)
+        fresh = remeasured[name]
+        if posted is None:
+            continue
+        index = _cell_index(posted, knobs)
+        fresh_index = _cell_index(fresh, knobs)
+        for cell in cells:
+            key = tuple(cell[k] for k in knobs)
+            i, j = index.get(key), fresh_index.get(key)
+            if i is None or j is None:
+                continue
+            value, was = fresh.y[j], posted.y[i]
+            low = _posted(spec.metrics, f"{name}_min", index, key, was)
+            high = _posted(spec.metrics, f"{name}_max", index, key, was)
+            if not _agrees(value, was, low, high):
+                disagreements.append(f"{name} at ({cell_name(cell)}) is {_show(value)}, "
+                                     f"posted {_show(was)}")
+            ys[name][i] = value
+            for suffix, pick in (("_min", min), ("_max", max)):
+                bound = ys.get(name + suffix)
+                if bound is not None and value is not None and bound[i] is not None:
+                    bound[i] = pick(bound[i], value)
+    metrics = {name: Series(x=series.x, y=ys[name], axis=series.axis, x2=series.x2,
+                            axis2=series.axis2) for name, series in spec.metrics.items()}
+    results = check_claims(spec.claims, metrics)
+    failed = [r for r in results if not r.holds]
+    pass_rates = {r.claim: 1.0 if r.holds else 0.0 for r in results}
+    agree = f"{len(cells) - len({d.split(' at ')[1] for d in disagreements})} of " \
+            f"{len(cells)} cells agree with the posted values"
+    if failed:
+        verdict = Verdict.not_reproduced
+        reason = (f"{where}; with the re-measured values in place, "
+                  + "; ".join(f"`{r.claim}` fails ({r.detail})" for r in failed[:3]))
+    elif disagreements:
+        verdict = Verdict.fragile
+        reason = f"{where}; every claim holds, but {'; '.join(disagreements[:4])}"
+    else:
+        verdict = Verdict.robust
+        reason = f"{where}; {agree}, and every claim holds with them in place"
+    return Judgement(verdict=verdict, reason=reason, pass_rates=pass_rates)
+
+
+def _cell_index(series: Series, knobs: list[str]) -> dict[tuple[float, ...], int]:
+    coords = [series.x] + ([series.x2] if len(knobs) == 2 and series.x2 is not None else [])
+    return {tuple(values): i for i, values in enumerate(zip(*coords))}
+
+
+def _posted(metrics: dict[str, Series], name: str, index: dict, key: tuple,
+            default: float | None) -> float | None:
+    series = metrics.get(name)
+    if series is None or index.get(key) is None or index[key] >= len(series.y):
+        return default
+    return series.y[index[key]]
+
+
+def _agrees(value: float | None, was: float | None, low: float | None,
+            high: float | None) -> bool:
+    if value is None or was is None:
+        return value is None and was is None  # e.g. never grokked, then or now
+    low = was if low is None else low
+    high = was if high is None else high
+    margin = AGREE_REL * max(abs(low), abs(high), abs(was))
+    return low - margin <= value <= high + margin
+
+
+def _show(value: float | None) -> str:
+    return "none" if value is None else f"{value:.4g}"
+
+
+# --- posting ------------------------------------------------------------------------------
+
+
+def sweep_observation(directory: Path, *, title: str | None = None, notes: str = "",
+                      phenomena: list[str] | None = None, tags: list[str] | None = None,
+                      ) -> tuple[ObservationCreate, list[str]]:
+    """A finished sweep folder as the body of a post, and what to warn its author of.
+
+    The observation's metrics are the measures against the knobs, its claims the
+    sweep's, checked here; its runs are the sweep's own (the first: the claims and
+    the summed timings) and then every cell's run with its series.
+    """
+    sweep = Sweep.read(directory)
+    pending = sweep.pending()
+    if pending:
+        raise SweepError(f"{len(pending)} of {len(sweep.runs())} runs of {directory} have not "
+                         "run; resume the sweep with the same `tycho sweep` command first")
+    results = sweep_results(sweep)
+    metrics = reduce_sweep(sweep.spec, results)
+    claims = check_claims(sweep.claims, metrics)
+    runs = [run for run in results.values() if run is not None]
+    ok = [run for run in runs if run.status == RunStatus.ok]
+    warnings = [f"{len(runs) - len(ok)} of {len(runs)} runs failed; their cells have no value"
+                ] if len(ok) < len(runs) else []
+    warnings += [f"the claim `{c.claim}` fails: {c.detail}" for c in claims if not c.holds]
+    environment = ok[0].environment if ok else None
+    own = RunResult(
+        status=RunStatus.ok, seed=sweep.spec.seeds[0], environment=environment, claims=claims,
+        wall_time_s=sum(r.wall_time_s or 0 for r in runs) or None,
+        cpu_time_s=sum(r.cpu_time_s or 0 for r in runs) or None,
+        peak_memory_mb=max((r.peak_memory_mb or 0 for r in runs), default=None) or None)
+    name = getattr(sweep.recipe, "builtin", None) or "a recipe"
+    knobs = " and ".join(sweep.spec.grid)
+    body = ObservationCreate(
+        recipe=sweep.recipe, config=sweep.config, seed=sweep.spec.seeds[0], metrics=metrics,
+        claims=sweep.claims, environment=environment, sweep=sweep.spec,
+        title=title or f"{name} swept over {knobs}",
+        phenomena=phenomena if phenomena is not None else (
+            [name] if isinstance(sweep.recipe, BuiltinRecipe) else []),
+        tags=list(tags or []), notes=notes, runs=[own, *runs])
+    return body, warnings

@@ -24,6 +24,7 @@ from runner.execute import Limits
 from runner.progress import ProgressTracker, expected_steps
 from runner.reproduce import Stopped, reproduce
 from runner.spec import JobAssignment, JobComplete
+from runner.sweep import SweepError, verify_sweep
 
 log = logging.getLogger("tycho.worker")
 
@@ -112,12 +113,16 @@ class Worker:
             target=self._heartbeat, args=(job, tracker, cancelled, heartbeat_done), daemon=True
         )
         beater.start()
+        should_stop = lambda: self.stopping.is_set() or cancelled.is_set()  # noqa: E731
         try:
-            result = reproduce(
-                job.spec, job.seeds, threads=self.threads, limits=self.limits,
-                parallel=self.parallel, tracker=tracker,
-                should_stop=lambda: self.stopping.is_set() or cancelled.is_set(),
-            )
+            if job.spec.sweep is not None:
+                runs, judgement = self._verify_sweep(job, tracker, should_stop)
+            else:
+                result = reproduce(
+                    job.spec, job.seeds, threads=self.threads, limits=self.limits,
+                    parallel=self.parallel, tracker=tracker, should_stop=should_stop,
+                )
+                runs, judgement = result.runs, result.judgement
         except Stopped:
             heartbeat_done.set()
             if not cancelled.is_set():
@@ -130,9 +135,8 @@ class Worker:
             self._quietly(self.client.fail_job, job.job_id, self.worker_id, f"worker error: {exc!r}")
             return False
         heartbeat_done.set()
-        judgement = result.judgement
         result_body = JobComplete(
-            worker_id=self.worker_id, runs=result.runs, comparisons=judgement.comparisons,
+            worker_id=self.worker_id, runs=runs, comparisons=judgement.comparisons,
             verdict=judgement.verdict, reason=judgement.reason, pass_rates=judgement.pass_rates,
         )
         for attempt in range(REPORT_ATTEMPTS):
@@ -153,6 +157,25 @@ class Worker:
                                   f"the registry refused the result ({exc})")
                 return False
         return False
+
+    def _verify_sweep(self, job: JobAssignment, tracker: ProgressTracker, should_stop):
+        """A sweep's job: its sample of cells on the fresh seed(s), judged as a sweep."""
+        tracker.started(job.seeds)
+
+        def on_run(run, done: int, total: int) -> None:
+            tracker.progress(job.seeds[0], done, total)
+
+        try:
+            runs, judgement = verify_sweep(job.spec, job.cells, job.seeds, parallel=self.parallel,
+                                           threads=self.threads, limits=self.limits,
+                                           on_run=on_run, should_stop=should_stop)
+        except SweepError as exc:
+            if should_stop():
+                raise Stopped(str(exc)) from None
+            raise
+        for seed in job.seeds:
+            tracker.finished(seed, any(run.status.value == "ok" for run in runs))
+        return runs, judgement
 
     def _heartbeat(self, job: JobAssignment, tracker: ProgressTracker,
                    cancelled: threading.Event, heartbeat_done: threading.Event) -> None:

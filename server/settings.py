@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 32 * 1024 * 1024
     # Fresh seeds a worker runs besides the original one (docs/design.md, "Verification").
     verify_seeds: int = 4
+    # Runs a worker spends verifying a sweep: this many cells, spread over the grid,
+    # each re-run on one fresh seed (docs/sweeps.md).
+    sweep_verify_runs: int = 6
     # Whether workers run submitted source at all (it always runs sandboxed).
     # On by default for a local `tycho serve`; a public registry may turn it off,
     # and such observations get the verdict `unverifiable`.

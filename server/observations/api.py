@@ -92,6 +92,7 @@ def get_metrics(ref: str, session: SessionDep, runs: bool = False) -> Response:
                     "kind": r.kind,
                     "seed": r.seed,
                     "status": r.status,
+                    "cell": r.cell,
                     "metrics": loaded[r.id],
                 }
                 for r in rows

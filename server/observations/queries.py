@@ -21,6 +21,7 @@ from runner.spec import (
     RunKind,
     Series,
     SourceRecipe,
+    SweepSpec,
     Verdict,
 )
 from server.errors import invalid, not_found
@@ -73,7 +74,8 @@ def series_of(row: MetricSeries) -> Series:
     values = y.tolist()
     if not np.isfinite(y).all():
         values = [v if np.isfinite(v) else None for v in values]
-    return Series.model_construct(x=row.xs().tolist(), y=values, axis=row.axis)
+    grid = {} if row.x2 is None else {"x2": row.x2s().tolist(), "axis2": row.axis2}
+    return Series.model_construct(x=row.xs().tolist(), y=values, axis=row.axis, **grid)
 
 
 def load_series(*, session: Session, run_ids: Iterable[int]) -> dict[int, dict[str, Series]]:
@@ -100,7 +102,10 @@ def load_series_arrays(*, session: Session, run_ids: Iterable[int]) -> dict[int,
             select(MetricSeries).where(MetricSeries.run_id.in_(ids)).order_by(MetricSeries.id)
         ).all()
         for row in rows:
-            result[row.run_id][row.name] = {"x": row.xs(), "y": row.ys(), "axis": row.axis}
+            arrays = {"x": row.xs(), "y": row.ys(), "axis": row.axis}
+            if row.x2 is not None:
+                arrays.update(x2=row.x2s(), axis2=row.axis2)
+            result[row.run_id][row.name] = arrays
     return result
 
 
@@ -126,6 +131,7 @@ def spec_of(*, session: Session, version: ObservationVersion) -> ObservationSpec
         metrics=metrics,
         claims=version.claims,
         environment=Environment(**version.environment) if version.environment else None,
+        sweep=SweepSpec.model_validate(version.sweep) if version.sweep else None,
     )
 
 

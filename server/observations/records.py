@@ -93,7 +93,7 @@ def observation_record(
     ).all()
     author_run = next(r for r in runs if r.kind == RunKind.author.value)
     series = session.exec(
-        select(MetricSeries.name, MetricSeries.axis, MetricSeries.n_points)
+        select(MetricSeries.name, MetricSeries.axis, MetricSeries.n_points, MetricSeries.axis2)
         .where(MetricSeries.run_id == author_run.id)
         .order_by(MetricSeries.id)
     ).all()

@@ -43,6 +43,7 @@ class SeriesInfo(Record):
     name: str
     axis: str
     n_points: int
+    axis2: str | None = Field(default=None, description="a grid series' second knob")
 
 
 class RunSummary(Record):
@@ -62,8 +63,7 @@ class RunSummary(Record):
     # Each claim evaluated on this run (stored as the run's `claim_results`).
     claims: list[ClaimResult] = Field(default_factory=list,
                                       validation_alias=AliasChoices("claims", "claim_results"))
-    # A sweep cell's run: the knobs it set, e.g. {"weight_decay": 1.0}; else null.
-    cell: dict[str, float] | None = None
+    cell: dict[str, float] | None = Field(default=None, description="a sweep cell's knobs")
     created_at: datetime
 
 
@@ -102,9 +102,8 @@ class ObservationPublic(ObservationSummary):
     verdict_at: datetime | None = None
     comparisons: list[SeriesComparison] = Field(default_factory=list)
     metrics: list[SeriesInfo]
-    # Series drawn together in one panel, e.g. [["train_acc", "test_acc"]].
+    # Series drawn together in one panel; a sweep's grid, seeds and measures.
     groups: list[list[str]] = Field(default_factory=list)
-    # A sweep observation's grid, seeds and measures; its runs of each cell have a `cell`.
     sweep: SweepSpec | None = None
     versions: list[VersionInfo]
     runs: list[RunSummary]
@@ -128,6 +127,7 @@ class RunMetrics(BaseModel):
     kind: RunKind
     seed: int
     status: RunStatus
+    cell: dict[str, float] | None = None
     metrics: dict[str, Series]
 
 

@@ -96,11 +96,6 @@ def _check_submission(body: ObservationCreate) -> None:
                 f"tags: {tag!r} is not a tag; use lower-case words joined by hyphens"
             )
     _check_finite(body.config, "config")
-    grids = [name for name, series in body.metrics.items() if series.x2 is not None]
-    if body.sweep is not None or grids:
-        # Until sweeps are stored whole (issue 13), refuse rather than drop part of them.
-        raise invalid("this registry does not store sweeps or grid series yet"
-                      + (f" ({', '.join(grids)})" if grids else ""))
 
 
 def _check_finite(value: Any, where: str) -> None:
@@ -181,6 +176,7 @@ def _add_version(
         claims=list(body.claims),
         environment=body.environment.model_dump() if body.environment else None,
         groups=[list(group) for group in body.groups],
+        sweep=body.sweep.model_dump(mode="json") if body.sweep else None,
         change_message=change_message,
         verdict=Verdict.unverified.value,
     )
@@ -207,8 +203,10 @@ def _add_version(
             "environment": body.environment, "error": None}),
         kind=RunKind.author,
     )
-    for run in body.runs[1:]:  # a local reproduction's fresh seeds
-        store_run(session=session, version=version, run=run, kind=RunKind.reproduction)
+    # A sweep's cells' runs, or a local reproduction's fresh seeds.
+    kind = RunKind.cell if body.sweep is not None else RunKind.reproduction
+    for run in body.runs[1:]:
+        store_run(session=session, version=version, run=run, kind=kind)
     return version
 
 
@@ -237,6 +235,7 @@ def store_run(
         error=run.error,
         log_tail=run.log_tail,
         claim_results=[c.model_dump() for c in run.claims],
+        cell=run.cell,
     )
     session.add(row)
     session.flush()
@@ -249,6 +248,8 @@ def store_run(
                 n_points=len(series.x),
                 x=MetricSeries.pack(x),
                 y=MetricSeries.pack(y),
+                axis2=series.axis2,
+                x2=None if series.x2 is None else MetricSeries.pack(series.x2_array()),
             )
             for name, series in run.metrics.items()
             for x, y in [series.arrays()]

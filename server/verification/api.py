@@ -25,6 +25,7 @@ from server.verification.queue import (
     fail_job,
     heartbeat,
     release_job,
+    sweep_cells,
 )
 from server.verification.schemas import (
     JobCompleted,
@@ -67,6 +68,7 @@ def claim(body: JobClaimRequest, session: SessionDep, settings: SettingsDep,
         observation=format_ref(version.observation_id, version.version),
         spec=spec_of(session=session, version=version),
         seeds=job.seeds,
+        cells=sweep_cells(version, settings),
         lease_expires_at=job.lease_expires_at.isoformat(),
         lease_seconds=settings.lease_seconds,
     )
@@ -87,10 +89,11 @@ def beat(job_id: int, body: JobHeartbeat, session: SessionDep, settings: Setting
 
 
 @router.post("/jobs/{job_id}/complete", response_model=JobCompleted)
-def complete(job_id: int, body: JobComplete, session: SessionDep,
+def complete(job_id: int, body: JobComplete, session: SessionDep, settings: SettingsDep,
              worker: WorkerUser) -> JobCompleted:
     """Record the runs and the verdict; refused (409) once the lease has lapsed."""
-    version = complete_job(session=session, job_id=job_id, result=body, user_id=worker.id)
+    version = complete_job(session=session, job_id=job_id, result=body, settings=settings,
+                           user_id=worker.id)
     session.commit()
     return JobCompleted(observation=format_ref(version.observation_id, version.version),
                         verdict=version.verdict)

@@ -32,6 +32,7 @@ from runner.spec import (
     JobProgress,
     RunKind,
     Verdict,
+    SweepSpec,
     verification_seeds,
 )
 from server.errors import Problem, invalid, not_found
@@ -71,6 +72,13 @@ class RetryPolicy:
         return min(self.backoff_base_seconds * 2 ** max(attempts - 1, 0), self.backoff_max_seconds)
 
 
+def sweep_cells(version: ObservationVersion, settings: Settings) -> list[dict[str, float]]:
+    """The cells a sweep's verification re-runs (none for other observations)."""
+    if version.sweep is None:
+        return []
+    return SweepSpec.model_validate(version.sweep).sample(settings.sweep_verify_runs)
+
+
 def enqueue_verification(
     *, session: Session, version: ObservationVersion, settings: Settings, again: bool = False,
     priority: int = PRIORITY_POSTED,
@@ -86,7 +94,10 @@ def enqueue_verification(
         )
         session.add(version)
         return None
-    seeds = verification_seeds(version.seed, settings.verify_seeds)
+    if version.sweep is not None:  # a sweep re-runs a sample of its cells on a fresh seed
+        seeds = [SweepSpec.model_validate(version.sweep).fresh_seed()]
+    else:
+        seeds = verification_seeds(version.seed, settings.verify_seeds)
     if again:
         _cancel(session=session, versions=[version.id])
     elif (shared := job_to_share(session=session, version=version, seeds=seeds)) is not None:
@@ -281,14 +292,20 @@ def heartbeat(
     return JobHeartbeatReply(lease_expires_at=job.lease_expires_at.isoformat(), cancelled=False)
 
 
-def complete_job(*, session: Session, job_id: int, result: JobComplete,
+def complete_job(*, session: Session, job_id: int, result: JobComplete, settings: Settings,
                  user_id: int | None = None) -> ObservationVersion:
     """Record a worker's runs and verdict, once: the guard and the state change are one UPDATE."""
     now = utcnow()
     job = _own_live_job(session=session, job_id=job_id, worker_id=result.worker_id, now=now,
                         user_id=user_id)
-    seeds = [run.seed for run in result.runs]
-    if seeds != job.seeds:
+    version = session.get(ObservationVersion, job.version_id)
+    if version.sweep is not None:
+        expected = [(cell, seed) for cell in sweep_cells(version, settings) for seed in job.seeds]
+        got = [(run.cell, run.seed) for run in result.runs]
+        if got != expected:
+            raise invalid(f"runs: job {job_id} assigned the cells and seeds {expected}, "
+                          f"in that order; the result has runs for {got}")
+    elif (seeds := [run.seed for run in result.runs]) != job.seeds:
         raise invalid(
             f"runs: job {job_id} assigned seeds {job.seeds} (the original first); "
             f"the result has runs for {seeds}"

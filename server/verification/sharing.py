@@ -20,14 +20,15 @@ from server.models import JobStatus, ObservationVersion, VerificationJob
 
 
 def _twins(*, session: Session, version: ObservationVersion) -> list[ObservationVersion]:
-    """Other versions with the same recipe, config, seed and claims."""
+    """Other versions with the same recipe, config, seed, claims and sweep."""
     candidates = session.execute(
         select(ObservationVersion).where(ObservationVersion.recipe_id == version.recipe_id,
                                          ObservationVersion.seed == version.seed,
                                          ObservationVersion.id != version.id)
     ).scalars().all()
     return [other for other in candidates
-            if other.config == version.config and other.claims == version.claims]
+            if other.config == version.config and other.claims == version.claims
+            and other.sweep == version.sweep]
 
 
 def _ref(version: ObservationVersion) -> str:

@@ -8,16 +8,20 @@ import pytest
 
 from runner.claims import check_claim
 from runner.execute import Limits
-from runner.spec import SourceRecipe, SweepSpec
+from runner.spec import ObservationSpec, RunKind, RunResult, RunStatus, Series, SourceRecipe, \
+    SweepSpec, Verdict
 from runner.sweep import (
     Sweep,
     SweepError,
     cell_name,
     parse_grid,
     parse_measure_option,
+    judge_sweep,
     reduce_sweep,
     run_sweep,
+    sweep_observation,
     sweep_results,
+    verify_sweep,
 )
 
 ROOMY = Limits(wall_seconds=120, cpu_seconds=60, memory_mb=2048)
@@ -99,3 +103,60 @@ def test_a_folder_holding_another_sweep_is_not_overwritten(tmp_path):
         toy_sweep(tmp_path, {"decay": [0, 2]}).start()
     assert Sweep.read(tmp_path / "sweep").spec.grid == {"decay": [0.0, 1.0]}
     assert cell_name({"decay": 0.1, "rate": 2.0}) == "decay=0.1,rate=2"
+
+
+def test_a_finished_sweep_posts_as_one_observation_with_its_cells_runs(tmp_path):
+    sweep = toy_sweep(tmp_path, {"decay": [0, 1], "rate": [1, 2]}, seeds=(0, 1))
+    sweep.claims = ["at(cross, 0, 2) >= 15", "fraction(cross <= 10) == 0.75"]
+    sweep.start()
+    with pytest.raises(SweepError, match="8 of 8 runs .* have not run"):
+        sweep_observation(sweep.out)
+    run_sweep(sweep, parallel=2, limits=ROOMY)
+    body, warnings = sweep_observation(sweep.out, tags=["toy"])
+    assert warnings == []
+    assert body.sweep == sweep.spec and body.claims == sweep.claims
+    assert body.metrics["cross"].axis2 == "rate" and body.metrics["cross"].y == [10, 20, 5, 10]
+    own, *cells = body.runs
+    assert own.cell is None and [c.holds for c in own.claims] == [True, True]
+    assert [(run.cell, run.seed) for run in cells][:2] == [
+        ({"decay": 0.0, "rate": 1.0}, 0), ({"decay": 0.0, "rate": 1.0}, 1)]
+    assert all(run.metrics["loss"].x for run in cells)  # each cell's series go with it
+    assert body.title == "a recipe swept over decay and rate"
+
+
+def toy_spec(claims, posted):
+    """A 1-D sweep observation of the toy over decay, with posted `cross` values."""
+    return ObservationSpec(
+        recipe=TOY, config={"rate": 1.0, "decay": 0.0}, claims=claims,
+        sweep=SweepSpec(grid={"decay": [0, 1, 3]}, seeds=[0],
+                        measures={"cross": "first_step(loss <= 0.5)"}),
+        metrics={"cross": Series(x=[0, 1, 3], y=posted, axis="decay")})
+
+
+def test_a_sweep_is_verified_on_a_sample_of_cells_and_says_which(tmp_path):
+    spec = toy_spec(["at(cross, 0) >= 2 * at(cross, 3)"], [10, 5, 3])
+    cells = spec.sweep.sample(2)
+    assert cells == [{"decay": 0.0}, {"decay": 3.0}]  # the corners first
+    runs, judgement = verify_sweep(spec, cells, [spec.sweep.fresh_seed()], limits=ROOMY)
+    assert [(run.cell, run.seed) for run in runs] == [({"decay": 0.0}, 1), ({"decay": 3.0}, 1)]
+    assert judgement.verdict is Verdict.robust
+    assert "re-ran 2 of 3 cells on fresh seed 1: (decay=0), (decay=3)" in judgement.reason
+
+
+def test_a_sweep_whose_cells_disagree_or_whose_claims_then_fail_is_not_robust():
+    def run(cell, cross):  # a cell's re-run whose loss first reaches 0.5 at `cross`
+        ys = [1.0 if step < cross else 0.4 for step in range(50)]
+        return RunResult(status=RunStatus.ok, seed=1, cell=cell,
+                         metrics={"loss": Series(x=list(range(50)), y=ys)})
+
+    cells = [{"decay": 0.0}, {"decay": 3.0}]
+    spec = toy_spec(["at(cross, 0) >= 2 * at(cross, 3)"], [10, 5, 3])
+    off = judge_sweep(spec, cells, [run(cells[0], 10), run(cells[1], 4)])
+    assert off.verdict is Verdict.fragile  # 4 is outside 3 +- 25%, the claim still holds
+    assert "cross at (decay=3) is 4, posted 3" in off.reason
+    failed = judge_sweep(spec, cells, [run(cells[0], 6), run(cells[1], 4)])
+    assert failed.verdict is Verdict.not_reproduced
+    assert "`at(cross, 0) >= 2 * at(cross, 3)` fails" in failed.reason
+    crashed = RunResult(status=RunStatus.error, seed=1, cell=cells[0], error="boom")
+    assert judge_sweep(spec, cells[:1], [crashed]).verdict is Verdict.error
+    assert RunKind.cell.value == "cell"
