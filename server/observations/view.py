@@ -88,10 +88,12 @@ def _panels(*, session: Session, record: ObservationPublic, styles: list[RunStyl
         return build_panels(session=session, styles=styles, groups=record.groups)
     knobs = list(record.sweep.grid)
     cells: CellRuns = {}
-    for run in sorted(cell_runs, key=lambda r: (r.kind != "author", r.seed, r.id)):
+    # The sweep's own run of a cell first (its lowest seed), a worker's re-run after.
+    for run in sorted(cell_runs, key=lambda r: (r.kind != "cell", r.seed, r.id)):
         if all(knob in run.cell for knob in knobs):
+            seed = f"{run.seed}" if run.kind == "cell" else f"{run.seed} ({run.kind})"
             cells.setdefault(cell_key(run.cell[k] for k in knobs), []).append(
-                (run.seed, f"/{record.ref}/runs/{run.id}"))
+                (seed, f"/{record.ref}/runs/{run.id}"))
     author = load_run_series(session=session, run_ids=[styles[0].run_id])[styles[0].run_id]
     return sweep_panels(series=author, cells=cells, seeds=len(record.sweep.seeds))
 

@@ -24,8 +24,9 @@ BAND_FILL = "rgba(27, 58, 107, 0.18)"
 # Cells up to which a heatmap writes each cell's value in it.
 MAX_LABELLED_CELLS = 144
 
-# A cell's runs: cell key (the knobs' values, rounded) -> [(seed, page of the run)].
-CellRuns = dict[tuple[float, ...], list[tuple[int, str]]]
+# A cell's runs: cell key (the knobs' values, rounded) -> [(its seed as said, e.g. "3" or
+# "7 (re-run)", page of the run)], the one a click opens first.
+CellRuns = dict[tuple[float, ...], list[tuple[str, str]]]
 
 
 def cell_key(values: Any) -> tuple[float, ...]:
@@ -53,8 +54,8 @@ def sweep_panels(*, series: dict[str, MetricSeries], cells: CellRuns, seeds: int
     return panels
 
 
-def _seeds_text(runs: list[tuple[int, str]]) -> str:
-    return ", ".join(str(seed) for seed, _ in runs[:16]) + (" …" if len(runs) > 16 else "")
+def _seeds_text(runs: list[tuple[str, str]]) -> str:
+    return ", ".join(seed for seed, _ in runs[:16]) + (" …" if len(runs) > 16 else "")
 
 
 def _edge(row: MetricSeries | None, size: int) -> np.ndarray:

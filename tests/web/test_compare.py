@@ -97,9 +97,9 @@ def test_without_ids_the_page_asks_which_to_compare(three):
     assert three.get("/api/v1/compare").json()["observations"] == []
 
 
-def test_a_sweeps_grid_series_are_not_overlaid_as_curves(client, alice, database_url):
-    first = post_sweep_2d(client, alice, database_url)
-    second = post_sweep_2d(client, alice, database_url)
+def test_a_sweeps_grid_series_are_not_overlaid_as_curves(client, alice):
+    first = post_sweep_2d(client, alice)
+    second = post_sweep_2d(client, alice)
     page = client.get(f"/compare?ids={first},{second}")
     assert page.status_code == 200
     assert page.context["record"].shared_series == ["grok_step", "grok_step_min", "grok_step_max"]

@@ -41,8 +41,8 @@ def site(tmp_path_factory):
         api = httpx.Client(base_url=server.url, timeout=60)
         token = api.post("/api/v1/users", json={"handle": "alice"}).json()["token"]
         alice = {"Authorization": f"Bearer {token}"}
-        refs = {"grid": post_sweep_2d(api, alice, f"sqlite:///{db}"),
-                "curve": post_sweep_1d(api, alice, f"sqlite:///{db}")}
+        refs = {"grid": post_sweep_2d(api, alice),
+                "curve": post_sweep_1d(api, alice)}
         for name, decay in (("first", 1.0), ("second", 0.1)):
             # Less weight decay, later generalisation: test_acc rises later.
             metrics = {**SERIES, "test_acc": {"x": SERIES["test_acc"]["x"], "y": [

@@ -54,8 +54,8 @@ def test_without_groups_every_series_has_its_panel_and_an_overlay_form(client, a
     assert client.get("/T-1").text.count('class="overlay-form"') == 4
 
 
-def test_a_1d_sweep_is_a_curve_with_markers_and_its_seeds_band(client, alice, database_url):
-    ref = post_sweep_1d(client, alice, database_url)
+def test_a_1d_sweep_is_a_curve_with_markers_and_its_seeds_band(client, alice):
+    ref = post_sweep_1d(client, alice)
     page = client.get(f"/{ref}")
     assert page.status_code == 200, page.text
     figures = plot_figures(page.text)
@@ -86,8 +86,8 @@ def _per_seed_1d():
 
 
 def test_a_2d_sweep_is_a_heatmap_over_both_knobs_whose_cells_open_their_runs(
-        client, alice, database_url):
-    ref = post_sweep_2d(client, alice, database_url)
+        client, alice):
+    ref = post_sweep_2d(client, alice)
     page = client.get(f"/{ref}")
     assert page.status_code == 200, page.text
     figures = plot_figures(page.text)
@@ -112,8 +112,8 @@ def test_a_2d_sweep_is_a_heatmap_over_both_knobs_whose_cells_open_their_runs(
     assert "log x" not in page.text.split('id="plot-0"')[0].rsplit("<figure", 1)[1]
 
 
-def test_a_runs_page_shows_its_cell_seed_timings_claims_and_series(client, alice, database_url):
-    ref = post_sweep_1d(client, alice, database_url)
+def test_a_runs_page_shows_its_cell_seed_timings_claims_and_series(client, alice):
+    ref = post_sweep_1d(client, alice)
     record = client.get(f"/api/v1/observations/{ref}").json()
     cell_run = next(r for r in record["runs"] if r["cell"] == {"weight_decay": 1.0}
                     and r["seed"] == 2)
@@ -132,3 +132,24 @@ def test_a_runs_page_shows_its_cell_seed_timings_claims_and_series(client, alice
     other_run = client.get("/api/v1/observations/T-2").json()["runs"][0]["id"]
     assert client.get(f"/{ref}/runs/{other_run}").status_code == 404
     assert client.get(f"/api/v1/observations/{ref}/runs/{other_run}").status_code == 404
+
+
+def test_the_cells_a_worker_checked_are_told_apart_in_the_heatmap(client, alice, worker,
+                                                                  settings):
+    from runner.spec import JobComplete, RunResult, Verdict
+    from tests.web.sweep_data import cell_run
+
+    settings.sweep_verify_runs = 2
+    ref = post_sweep_2d(client, alice)
+    job = client.post("/api/v1/jobs/claim", json={"worker_id": "w1"}, headers=worker).json()
+    (seed,) = job["seeds"]
+    runs = [RunResult.model_validate(cell_run(cell, seed, 1000)) for cell in job["cells"]]
+    done = JobComplete(worker_id="w1", runs=runs, verdict=Verdict.robust, reason="2 cells agree")
+    assert client.post(f"/api/v1/jobs/{job['job_id']}/complete", headers=worker,
+                       json=done.model_dump(mode="json")).status_code == 200
+    page = client.get(f"/{ref}")
+    (heatmap,) = plot_figures(page.text)[0]["data"]
+    checked = [cell for row in heatmap["customdata"] for cell in row if "verification" in cell[1]]
+    assert [cell[1] for cell in checked] == [f"0, 1, {seed} (verification)"] * 2
+    assert client.get(checked[0][0]).context["record"].kind == "cell"  # a click opens its own
+    assert page.text.count(">verification</span>") == 2
