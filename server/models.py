@@ -284,6 +284,9 @@ class VerificationJob(SQLModel, table=True):
     version_id: int = Field(foreign_key="observation_version.id", index=True)
     status: str = Field(default=JobStatus.queued.value, max_length=16)
     seeds: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # A sweep's job: the cells it re-runs, each on every seed (one job per cell, so
+    # that several workers share a sweep); null for other observations.
+    cells: list[dict[str, float]] | None = Field(default=None, sa_column=Column(JSON))
     attempts: int = 0
     worker_id: str | None = Field(default=None, max_length=200)
     # The account whose worker token claimed it: only that account may report on it.

@@ -1,7 +1,8 @@
 """The dependency rules of docs/design.md ("Dependencies"), checked on the source.
 
     phenomena  ->  runner.recorder, runner.spec (and torch, numpy, the standard library)
-    server     ->  runner.spec, runner.claims (server/cli.py also runner.cli_common)
+    server     ->  runner.spec, runner.claims, runner.sweep_verdict (server/cli.py also
+                   runner.cli_common)
     runner     ->  nothing of server
     tycho      ->  anything: it puts the parts together
 
@@ -91,7 +92,9 @@ def test_phenomena_import_only_torch_numpy_and_the_recorder():
 
 def test_server_uses_only_the_wire_schemas_and_the_claim_language_of_runner():
     for module, imports in modules("server").items():
-        allowed = {"runner", "runner.spec", "runner.claims"}
+        # runner.sweep_verdict: a sweep's measures and verdict, the claim language's
+        # use on a sweep; the registry judges a sweep that several workers re-ran.
+        allowed = {"runner", "runner.spec", "runner.claims", "runner.sweep_verdict"}
         if module == "server.cli":
             allowed |= SERVER_CLI_MAY_IMPORT
         used = {m for m in imports if m.split(".")[0] == "runner"}

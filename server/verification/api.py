@@ -25,7 +25,6 @@ from server.verification.queue import (
     fail_job,
     heartbeat,
     release_job,
-    sweep_cells,
 )
 from server.verification.schemas import (
     JobCompleted,
@@ -68,7 +67,7 @@ def claim(body: JobClaimRequest, session: SessionDep, settings: SettingsDep,
         observation=format_ref(version.observation_id, version.version),
         spec=spec_of(session=session, version=version),
         seeds=job.seeds,
-        cells=sweep_cells(version, settings),
+        cells=job.cells or [],
         lease_expires_at=job.lease_expires_at.isoformat(),
         lease_seconds=settings.lease_seconds,
     )

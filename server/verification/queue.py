@@ -31,8 +31,10 @@ from runner.spec import (
     JobHeartbeatReply,
     JobProgress,
     RunKind,
-    Verdict,
+    RunResult,
+    RunStatus,
     SweepSpec,
+    Verdict,
     verification_seeds,
 )
 from server.errors import Problem, invalid, not_found
@@ -41,9 +43,12 @@ from server.models import (
     Observation,
     ObservationVersion,
     Recipe,
+    Run,
     VerificationJob,
     utcnow,
 )
+from runner.sweep_verdict import judge_sweep
+from server.observations.queries import load_series, spec_of
 from server.observations.store import store_run
 from server.settings import Settings
 from server.verification.sharing import job_to_share, share, share_with_twins
@@ -100,18 +105,25 @@ def enqueue_verification(
         seeds = verification_seeds(version.seed, settings.verify_seeds)
     if again:
         _cancel(session=session, versions=[version.id])
-    elif (shared := job_to_share(session=session, version=version, seeds=seeds)) is not None:
+    elif version.sweep is None and (
+            shared := job_to_share(session=session, version=version, seeds=seeds)) is not None:
         share(session=session, job=shared, version=version)
         return None
     author_id = session.get(Observation, version.observation_id).author_id
-    job = VerificationJob(
-        version_id=version.id, seeds=seeds,
-        priority=priority, author_id=author_id,
-        turn=_next_turn(session=session, author_id=author_id, priority=priority),
-    )
-    session.add(job)
-    session.flush()
-    return job
+    # A sweep: one job per sampled cell, so that any number of workers share it (each
+    # cell once); the verdict is given when the last of them is done (complete_job).
+    cells = [[cell] for cell in sweep_cells(version, settings)] or [None]
+    jobs = []
+    for job_cells in cells:
+        job = VerificationJob(
+            version_id=version.id, seeds=seeds, cells=job_cells,
+            priority=priority, author_id=author_id,
+            turn=_next_turn(session=session, author_id=author_id, priority=priority),
+        )
+        session.add(job)
+        session.flush()
+        jobs.append(job)
+    return jobs[0]
 
 
 def _cancel(*, session: Session, versions: Any) -> None:
@@ -300,7 +312,7 @@ def complete_job(*, session: Session, job_id: int, result: JobComplete, settings
                         user_id=user_id)
     version = session.get(ObservationVersion, job.version_id)
     if version.sweep is not None:
-        expected = [(cell, seed) for cell in sweep_cells(version, settings) for seed in job.seeds]
+        expected = [(cell, seed) for cell in job.cells or [] for seed in job.seeds]
         got = [(run.cell, run.seed) for run in result.runs]
         if got != expected:
             raise invalid(f"runs: job {job_id} assigned the cells and seeds {expected}, "
@@ -336,6 +348,9 @@ def complete_job(*, session: Session, job_id: int, result: JobComplete, settings
             job_id=job.id,
             worker_id=result.worker_id,
         )
+    if version.sweep is not None:
+        _judge_sweep_when_done(session=session, version=version, now=now, settings=settings)
+        return version
     version.verdict = result.verdict.value
     version.verdict_reason = result.reason
     version.verdict_at = now
@@ -344,6 +359,34 @@ def complete_job(*, session: Session, job_id: int, result: JobComplete, settings
     session.add(version)
     share_with_twins(session=session, version=version)
     return version
+
+
+def _judge_sweep_when_done(*, session: Session, version: ObservationVersion,
+                           now: datetime, settings: Settings) -> None:
+    """Once every cell job of a sweep's latest verification is done, its verdict on all
+    the cells they re-ran (runner.sweep_verdict.judge_sweep); until then, nothing."""
+    jobs = session.execute(
+        select(VerificationJob).where(VerificationJob.version_id == version.id,
+                                      VerificationJob.status != JobStatus.cancelled.value)
+        .order_by(VerificationJob.id)
+    ).scalars().all()
+    round_size = len(sweep_cells(version, settings)) or 1  # one enqueue's jobs
+    latest = jobs[-round_size:]
+    if any(job.status != JobStatus.done.value for job in latest):
+        return
+    rows = session.execute(
+        select(Run).where(Run.job_id.in_([job.id for job in latest])).order_by(Run.id)
+    ).scalars().all()
+    series = load_series(session=session, run_ids=[row.id for row in rows])
+    runs = [RunResult.model_construct(status=RunStatus(row.status), seed=row.seed,
+                                      cell=row.cell, error=row.error, metrics=series[row.id])
+            for row in rows]
+    cells = [cell for job in latest for cell in job.cells or []]
+    verdict, reason, pass_rates = judge_sweep(spec_of(session=session, version=version),
+                                              cells, runs)
+    version.verdict, version.verdict_reason = verdict.value, reason
+    version.verdict_at, version.pass_rates, version.comparisons = now, pass_rates, []
+    session.add(version)
 
 
 def fail_job(

@@ -1,8 +1,11 @@
-"""`tycho sweep` end to end: run a grid, resume it, post it, and let a worker verify it."""
+"""`tycho sweep` end to end: run a grid, resume it, post it, and let two workers verify it."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 from tests.runner.test_cli import tycho
 
@@ -45,12 +48,23 @@ def test_a_sweep_runs_resumes_posts_and_is_verified(live_server, tmp_path):
     posted = tycho("post", str(out), "--title", "The crossing moves with decay", env=env)
     assert posted.returncode == 0, posted.stdout + posted.stderr
     ref = posted.stdout.strip().splitlines()[-1]
-    worker = tycho("worker", "--once", env={"TYCHO_SERVER": server.url,
-                                            "TYCHO_TOKEN": server.worker_token()})
-    assert worker.returncode == 0, worker.stdout + worker.stderr
+    # Two workers at once: the sweep's two sampled cells are two jobs, one each.
+    worker_env = {**os.environ, "COLUMNS": "200", "TYCHO_SERVER": server.url,
+                  "TYCHO_TOKEN": server.worker_token()}
+    workers = [subprocess.Popen([sys.executable, "-m", "tycho.cli", "worker", "--once",
+                                 "--worker-id", name], env=worker_env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+               for name in ("w1", "w2")]
+    for worker in workers:
+        output = worker.communicate(timeout=300)[0]
+        assert worker.returncode == 0, output
     shown = tycho("show", ref, "--json", env=env)
     record = json.loads(shown.stdout)
     assert record["verdict"] == "robust", record["verdict_reason"]
     assert "re-ran 2 of 3 cells on fresh seed 2: (decay=0), (decay=2)" in record[
         "verdict_reason"]
     assert sum(run["kind"] == "cell" for run in record["runs"]) == 6
+    checked = sorted((run["worker_id"], run["cell"]["decay"]) for run in record["runs"]
+                     if run["kind"] == "verification")
+    assert [worker for worker, _ in checked] == ["w1", "w2"]  # split, each cell once
+    assert sorted(decay for _, decay in checked) == [0, 2]
