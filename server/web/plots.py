@@ -55,7 +55,9 @@ class Panel:
     shown_points: int  # the longest trace as drawn
     figure: dict[str, Any] = field(default_factory=dict)
     series: list[str] = field(default_factory=list)  # the series drawn in it
-    kind: str = "series"  # "series", "group", "sweep" (1-D, with its seeds' band), "grid"
+    # "series", "group", "sweep" (1-D, with its seeds' band), "grid" (a heatmap), or
+    # "overlay" (the same series of several observations, on /compare)
+    kind: str = "series"
     note: str = ""  # a sentence under the caption, e.g. how many seeds a band spans
 
     @property
