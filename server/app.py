@@ -12,6 +12,8 @@ import runner
 from server.citations import api as citations_api
 from server.community import api as community_api
 from server.community import feeds
+from server.compare import api as compare_api
+from server.compare import pages as compare_pages
 from server.db import make_engine
 from server.errors import BodySizeLimit, install_error_handlers
 from server.initial_data import ensure_phenomena
@@ -19,6 +21,8 @@ from server.observations import api as observations_api
 from server.observations import pages as observation_pages
 from server.phenomena import api as phenomena_api
 from server.phenomena import pages as phenomenon_pages
+from server.runs import api as runs_api
+from server.runs import pages as run_pages
 from server.settings import Settings, get_settings
 from server.users import api as users_api
 from server.users import pages as user_pages
@@ -29,11 +33,12 @@ from server.web import static
 from server.web.error_pages import install_error_pages
 
 # The REST API under /api/v1 (JSON; OpenAPI at /docs), one router per domain.
-API_ROUTERS = (users_api, phenomena_api, observations_api, community_api, citations_api,
-               verification_api)
+API_ROUTERS = (users_api, phenomena_api, observations_api, runs_api, compare_api,
+               community_api, citations_api, verification_api)
 # The pages. The vendor routes (/static/vendor/...) come before the /static mount that
 # would otherwise swallow them: Starlette tries routes in the order they were added.
-PAGE_ROUTERS = (static, phenomenon_pages, observation_pages, verification_pages, user_pages)
+PAGE_ROUTERS = (static, phenomenon_pages, observation_pages, run_pages, compare_pages,
+                verification_pages, user_pages)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

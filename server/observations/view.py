@@ -16,7 +16,8 @@ from server.models import Observation, ObservationVersion, Recipe
 from server.observations.records import observation_record
 from server.observations.schemas import ObservationPublic, RunSummary
 from server.web.markup import highlight_source
-from server.web.plots import Panel, RunStyle, build_panels, run_styles
+from server.web.plots import Panel, RunStyle, build_panels, load_run_series, run_styles
+from server.web.sweep_plots import CellRuns, cell_key, sweep_panels
 
 
 @dataclass
@@ -43,6 +44,8 @@ class ObservationView:
     links_out: dict[str, list[LinkPublic]]
     links_in: dict[str, list[LinkPublic]]
     environment: dict[str, Any] = field(default_factory=dict)
+    knobs: list[str] = field(default_factory=list)  # a sweep's knobs, in the grid's order
+    cell_runs: list[RunSummary] = field(default_factory=list)  # a sweep's runs of its cells
 
 
 def observation_view(
@@ -54,8 +57,11 @@ def observation_view(
                                 public_url=public_url)
     # The source is the spec's (GET .../spec), not the record's: the page shows it coloured.
     recipe = session.get(Recipe, version.recipe_id)
-    styles = run_styles(runs=record.runs, original_seed=record.seed)
-    claim_runs = [r for r in record.runs if r.claims]
+    # A sweep's runs of its cells are linked from its plots, not drawn in them.
+    styles = run_styles(runs=[r for r in record.runs if r.cell is None],
+                        original_seed=record.seed)
+    claim_runs = [r for r in record.runs if r.claims and r.cell is None]
+    cell_runs = [r for r in record.runs if r.cell is not None]
     return ObservationView(
         record=record,
         ref=record.ref,
@@ -66,11 +72,30 @@ def observation_view(
         claim_runs=claim_runs,
         claim_rows=claim_rows(record=record, runs=claim_runs),
         styles=styles,
-        panels=build_panels(session=session, styles=styles),
+        panels=_panels(session=session, record=record, styles=styles, cell_runs=cell_runs),
         links_out=group_by_relation(record.links.outgoing),
         links_in=group_by_relation(record.links.incoming),
         environment={k: v for k, v in (record.environment or {}).items() if v is not None},
+        knobs=list(record.sweep.grid) if record.sweep else [],
+        cell_runs=cell_runs,
     )
+
+
+def _panels(*, session: Session, record: ObservationPublic, styles: list[RunStyle],
+            cell_runs: list[RunSummary]) -> list[Panel]:
+    """A sweep's measures against its knobs, or every run's series (groups overlaid)."""
+    if record.sweep is None or not styles:
+        return build_panels(session=session, styles=styles, groups=record.groups)
+    knobs = list(record.sweep.grid)
+    cells: CellRuns = {}
+    # The sweep's own run of a cell first (its lowest seed), a worker's re-run after.
+    for run in sorted(cell_runs, key=lambda r: (r.kind != "cell", r.seed, r.id)):
+        if all(knob in run.cell for knob in knobs):
+            seed = f"{run.seed}" if run.kind == "cell" else f"{run.seed} ({run.kind})"
+            cells.setdefault(cell_key(run.cell[k] for k in knobs), []).append(
+                (seed, f"/{record.ref}/runs/{run.id}"))
+    author = load_run_series(session=session, run_ids=[styles[0].run_id])[styles[0].run_id]
+    return sweep_panels(series=author, cells=cells, seeds=len(record.sweep.seeds))
 
 
 def claim_rows(*, record: ObservationPublic, runs: list[RunSummary]) -> list[ClaimRow]:

@@ -7,6 +7,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from server.community.links import links_within_phenomenon
+from server.compare.comparison import key_differences
 from server.errors import not_found
 from server.models import (
     Observation,
@@ -80,7 +81,21 @@ def phenomenon_detail(*, session: Session, phenomenon: Phenomenon,
     links = links_within_phenomenon(session=session, phenomenon_id=phenomenon.id,
                                     limit=RECENT_LINKS)
     return PhenomenonDetail.of(phenomenon, observations=counts[0], verified=counts[1],
-                               items=page.items, next_cursor=page.next_cursor, links=links)
+                               items=page.items, next_cursor=page.next_cursor, links=links,
+                               config_differences=key_differences(
+                                   _configs(session=session, items=page.items)))
+
+
+def _configs(*, session: Session, items: list) -> dict[str, dict]:
+    """id (T-42) -> the config of the version listed, for a page of summaries."""
+    wanted = {(item.number, item.version): item.id for item in items}
+    rows = session.exec(
+        select(ObservationVersion.observation_id, ObservationVersion.version,
+               ObservationVersion.config)
+        .where(ObservationVersion.observation_id.in_([n for n, _ in wanted]))
+    ).all() if wanted else []
+    found = {wanted[(n, v)]: config for n, v, config in rows if (n, v) in wanted}
+    return {item.id: found.get(item.id, {}) for item in items}
 
 
 def overview(*, session: Session) -> Overview:

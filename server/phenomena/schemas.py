@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from server.community.schemas import LinkPublic
+from server.compare.schemas import KeyDifference
 from server.observations.schemas import ObservationSummary
 from server.public import Record
 
@@ -32,6 +33,9 @@ class PhenomenonDetail(PhenomenonPublic):
     next_cursor: str | None = Field(default=None, description="pass it as ?cursor= for the "
                                     "next page of items")
     links: list[LinkPublic] = Field(default_factory=list)
+    config_differences: list[KeyDifference] = Field(
+        default_factory=list, description="the config keys on which this page's items differ "
+        "(at most 50), each with its values and who has them")
 
 
 class Overview(Record):

@@ -17,9 +17,20 @@
     modeBarButtonsToRemove: ["lasso2d", "select2d"],
     toImageButtonOptions: { format: "svg" },
   };
-  for (const panel of JSON.parse(source.textContent)) {
-    Plotly.newPlot(document.getElementById(panel.id), panel.data, panel.layout, config);
+  const panels = JSON.parse(source.textContent);
+  for (const panel of panels) {
+    const plot = document.getElementById(panel.id);
+    Plotly.newPlot(plot, panel.data, panel.layout, config);
+    if (panel.kind === "sweep" || panel.kind === "grid") {
+      // A sweep's marker or cell carries its run's page: open it.
+      plot.on("plotly_click", (event) => {
+        const point = event.points && event.points[0];
+        const url = point && point.customdata && point.customdata[0];
+        if (url) window.location.assign(url);
+      });
+    }
   }
+  overlaySeries(panels);
   document.querySelectorAll("button[data-log-axis]").forEach((button) => {
     button.addEventListener("click", () => {
       const plot = document.getElementById(button.dataset.plot);
@@ -30,6 +41,60 @@
     });
   });
 })();
+
+// The reader's overlay: add any other series of the observation to a plot, in the
+// browser, from the traces the page already has (every run of it, as drawn elsewhere).
+function overlaySeries(panels) {
+  const COLOURS = ["#d9730d", "#2a9d8f", "#c0504d", "#8e6bbf", "#6a994e", "#b08d57", "#4f7cac"];
+  const tracesOf = {};  // series name -> its traces, one per run
+  for (const panel of panels) {
+    for (const trace of panel.data) {
+      const series = trace.meta && trace.meta.series;
+      if (series && (!tracesOf[series] || tracesOf[series].panel === panel.id)) {
+        tracesOf[series] = tracesOf[series] || { panel: panel.id, traces: [] };
+        tracesOf[series].traces.push(trace);
+      }
+    }
+  }
+  document.querySelectorAll("form.overlay-form").forEach((form) => {
+    const plot = document.getElementById(form.dataset.plot);
+    const select = form.querySelector("select");
+    let added = 0;
+    form.hidden = false;
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const name = select.value;
+      const found = tracesOf[name];
+      if (!found) return;
+      // A colour no curve of this plot has yet.
+      const used = new Set(plot.data.map((trace) => trace.line && trace.line.color));
+      const colour = COLOURS.find((c) => !used.has(c)) || COLOURS[added % COLOURS.length];
+      added += 1;
+      const traces = found.traces.map((trace) => ({
+        ...trace,
+        name: trace.name.startsWith(`${name} · `) ? trace.name : `${name} · ${trace.name}`,
+        line: { ...trace.line, color: colour, dash: "dot",
+                width: trace.meta.author ? 2.2 : 1.0 },
+        opacity: trace.meta.author ? 1.0 : 0.4,
+        showlegend: Boolean(trace.meta.author),
+        legendgroup: name,
+      }));
+      // The plot's own traces: named by their series in the legend from now on.
+      const own = plot.data.map((trace, index) => [trace, index])
+        .filter(([trace]) => trace.meta && !trace.name.startsWith(`${trace.meta.series} · `));
+      if (own.length) {
+        Plotly.restyle(plot, { name: own.map(([trace]) => `${trace.meta.series} · ${trace.name}`) },
+                       own.map(([, index]) => index));
+      }
+      Plotly.addTraces(plot, traces);
+      Plotly.relayout(plot, { showlegend: true, "legend.orientation": "h", "legend.y": 1.02,
+                              "legend.yanchor": "bottom", "margin.t": 34 });
+      select.querySelector(`option[value="${CSS.escape(name)}"]`).remove();
+      plot.dataset.series += ` ${name}`;
+      if (!select.options.length) form.hidden = true;
+    });
+  });
+}
 
 function indentJson(body) {
   try {

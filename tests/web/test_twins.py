@@ -18,7 +18,7 @@ from tests.web.test_pages import sign_in
 
 # A value for each path parameter a page route may have; a page with another one
 # fails below until it gets one here.
-SAMPLES = {"number": "1", "version": "1", "slug": "grokking", "handle": "alice"}
+SAMPLES = {"number": "1", "version": "1", "slug": "grokking", "handle": "alice", "run_id": "1"}
 LINK = re.compile(r'^<([^>]+)>; rel="alternate"; type="application/json"$')
 
 
