@@ -54,6 +54,11 @@ def sweep(
     parallel: Annotated[Optional[int], typer.Option(
         help="Runs at once, each in its own sandbox (default: the machine's cores).")] = None,
     threads: Annotated[int, typer.Option(help="torch threads per run.")] = 1,
+    server: Annotated[Optional[str], typer.Option(
+        "--server", help="Run the cells on this registry's workers instead of here (its URL, "
+                         "e.g. $TYCHO_SERVER; needs TYCHO_TOKEN). The runs come back into "
+                         "--out as they finish.")] = None,
+    token: TokenOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the built-in sweeps.")] = False,
 ) -> None:
     """Run every cell of a grid of config knobs, on every seed, and reduce each run to numbers.
@@ -64,6 +69,10 @@ def sweep(
     to OUT/metrics.json, a table of them is printed, and the claims are checked on
     them. `tycho post OUT` posts the sweep as one observation. Exits 0 if every claim
     holds, 1 if one fails, 2 if the sweep could not be run.
+
+    With --server URL the cells are queued as jobs on that registry, which any number
+    of `tycho worker` processes pick up; this command collects each run into OUT as it
+    finishes (interrupt it and run it again to go on collecting).
     """
     from phenomena.sweeps import BUILTIN_SWEEPS
     from runner.claims import ClaimSyntaxError, validate_claim
@@ -116,17 +125,17 @@ def sweep(
     name = target if preset else getattr(recipe, "builtin", None) or Path(
         target.partition(":")[0]).stem
     folder = out or SWEEPS_DIR / "-".join([name, *([] if preset else spec.grid)])
-    run_sweep_here(Sweep(out=folder, recipe=recipe, config=config, spec=spec, claims=claims),
-                   parallel=parallel, threads=threads)
+    sweep_ = Sweep(out=folder, recipe=recipe, config=config, spec=spec, claims=claims)
+    if server:
+        run_sweep_on_server(sweep_, server=server, token=token)
+    run_sweep_here(sweep_, parallel=parallel, threads=threads)
 
 
 def run_sweep_here(sweep, *, parallel: int | None, threads: int) -> None:
     """Run a sweep on this machine with a line per finished run; reduce, print, exit."""
     import os
 
-    from runner.claims import check_claims
-    from runner.sweep import SweepError, cell_name, reduce_sweep, run_sweep, sweep_results, \
-        write_measures
+    from runner.sweep import SweepError, cell_name, run_sweep
 
     parallel = parallel or os.cpu_count() or 1
     total, pending = len(sweep.runs()), len(sweep.pending())
@@ -150,6 +159,15 @@ def run_sweep_here(sweep, *, parallel: int | None, threads: int) -> None:
              "to resume", code=130)
     except SweepError as exc:
         fail(str(exc))
+    finish_sweep(sweep, started)
+
+
+def finish_sweep(sweep, started: float) -> None:
+    """Reduce a finished sweep, print its table and claims, and exit 0 (all hold) or 1."""
+    from runner.claims import check_claims
+    from runner.sweep import reduce_sweep, sweep_results, write_measures
+
+    total = len(sweep.runs())
     results = sweep_results(sweep)
     metrics = reduce_sweep(sweep.spec, results)
     path = write_measures(sweep, metrics)
@@ -168,6 +186,77 @@ def run_sweep_here(sweep, *, parallel: int | None, threads: int) -> None:
         console.print(_claims_table(claims))
     console.print(f"post it with: tycho post {sweep.out}", highlight=False)
     raise typer.Exit(0 if all(c.holds for c in claims) and not failed else 1)
+
+
+POLL_SECONDS = 3.0
+SERVER_FILE = "server.json"
+
+
+def run_sweep_on_server(sweep, *, server: str, token: str | None) -> None:
+    """Queue the sweep's cells on a registry, collect each run into the folder as the
+    workers finish it, then reduce as a local sweep does (and exit)."""
+    from runner.spec import RunResult, RunStatus
+    from runner.sweep import SweepError, cell_name
+
+    try:
+        sweep.start()
+    except SweepError as exc:
+        fail(str(exc))
+    client = make_client(server, token)
+    state_path = sweep.out / SERVER_FILE
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    total = len(sweep.runs())
+    started = time.monotonic()
+    try:
+        if state.get("server") != server.rstrip("/") or "sweep" not in state:
+            created = client.start_sweep(sweep.recipe.model_dump(mode="json"), sweep.config,
+                                         sweep.spec.model_dump(mode="json"))
+            state = {"server": server.rstrip("/"), "sweep": created["id"], "after": 0}
+            state_path.write_text(json.dumps(state) + "\n")
+            errors.print(f"queued {len(created['cells'])} cells ({total} runs) as sweep "
+                         f"{created['id']} on {server}; any `tycho worker` there runs them",
+                         highlight=False)
+        else:
+            errors.print(f"collecting sweep {state['sweep']} from {server}", highlight=False)
+        shown_at = 0.0
+        while True:
+            runs, last = client.sweep_runs(state["sweep"], state["after"])
+            for run in runs:
+                if sweep.result(run.cell or {}, run.seed) is None:
+                    sweep.write(run)
+                    done = total - len(sweep.pending())
+                    status = "ok" if run.status.value == "ok" else f"[red]{run.status.value}[/red]"
+                    errors.print(f"[{done}/{total}] {cell_name(run.cell or {})} seed {run.seed}: "
+                                 f"{status} {run.wall_time_s or 0:.1f} s", highlight=False)
+            if last is not None:
+                state["after"] = last
+                state_path.write_text(json.dumps(state) + "\n")
+                continue  # the next page, at once
+            status = client.sweep_status(state["sweep"])
+            for cell in status["cells"]:
+                if cell["status"] == "failed":  # the workers gave up on it: say why, once
+                    for seed in cell["seeds"]:
+                        if sweep.result(cell["cell"], seed) is None:
+                            sweep.write(RunResult(
+                                status=RunStatus.error, seed=seed, cell=cell["cell"],
+                                error="the registry's workers gave up: "
+                                      + "; ".join(cell["failures"])[-2000:]))
+            if not sweep.pending():
+                break
+            if time.monotonic() - shown_at > 15:
+                shown_at = time.monotonic()
+                states = [cell["status"] for cell in status["cells"]]
+                errors.print(f"waiting: {total - len(sweep.pending())} of {total} runs back; "
+                             f"{states.count('queued')} cells queued, {states.count('running')} "
+                             "running", highlight=False)
+            time.sleep(POLL_SECONDS)
+    except KeyboardInterrupt:
+        fail(f"interrupted: {total - len(sweep.pending())} of {total} runs collected in "
+             f"{sweep.out}; the rest keep running on {server}; run the same command to go on "
+             "collecting", code=130)
+    except TychoError as exc:
+        fail_registry(exc, server)
+    finish_sweep(sweep, started)
 
 
 def measures_table(spec, metrics: dict[str, Any]) -> Table:

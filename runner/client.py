@@ -27,6 +27,7 @@ from runner.spec import (
     JobProgress,
     ObservationCreate,
     ObservationSpec,
+    RunResult,
 )
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -191,6 +192,23 @@ class Client:
         return answer if isinstance(answer, str) else json.dumps(answer, indent=2)
 
     # --- worker protocol -----------------------------------------------------
+    # --- sweeps run on the registry's workers (`tycho sweep --server`) -----------------
+
+    def start_sweep(self, recipe: dict, config: dict, sweep: dict) -> dict:
+        """Queue every cell of a sweep for the workers: {id, total, done, cells, ...}."""
+        return self._request("POST", "/sweeps",
+                             json={"recipe": recipe, "config": config, "sweep": sweep})
+
+    def sweep_status(self, sweep_id: int) -> dict:
+        return self._request("GET", f"/sweeps/{sweep_id}")
+
+    def sweep_runs(self, sweep_id: int, after: int = 0) -> tuple[list[RunResult], int | None]:
+        """One page of finished runs after result `after`, and the page's last id."""
+        page = self._request("GET", f"/sweeps/{sweep_id}/runs", params={"after": after})
+        return [RunResult.model_validate(run) for run in page["runs"]], page["last"]
+
+    # --- the worker protocol --------------------------------------------------------------
+
     def claim_job(self, worker_id: str) -> JobAssignment | None:
         answer = self._request("POST", "/jobs/claim", json={"worker_id": worker_id})
         return None if answer is None else JobAssignment.model_validate(answer)

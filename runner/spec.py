@@ -13,7 +13,7 @@ import hashlib
 import itertools
 import math
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
@@ -552,8 +552,11 @@ class JobAssignment(BaseModel):
     observation: str  # "T-42v1"
     spec: ObservationSpec
     seeds: list[int]  # the original seed first, then the fresh ones
-    # A sweep's job: the cells to re-run, each on every seed of `seeds` (fresh ones).
+    # A sweep's job: the cells to run, each on every seed of `seeds`.
     cells: list[dict[str, float]] = Field(default_factory=list)
+    # `verify`: re-run a posted observation (a sweep's cells: fresh seeds) and judge it;
+    # `sweep`: run a cell of a sweep its author runs on the workers (no verdict).
+    purpose: Literal["verify", "sweep"] = "verify"
     lease_expires_at: str
     lease_seconds: int
 

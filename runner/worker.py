@@ -24,7 +24,10 @@ from runner.execute import Limits
 from runner.progress import ProgressTracker, expected_steps
 from runner.reproduce import Stopped, reproduce
 from runner.spec import JobAssignment, JobComplete
-from runner.sweep import SweepError, verify_sweep
+from runner.compare import Judgement
+from runner.spec import Verdict
+from runner.sweep import SweepError, run_cells, verify_sweep
+from runner.sweep_verdict import cell_name
 
 log = logging.getLogger("tycho.worker")
 
@@ -115,7 +118,9 @@ class Worker:
         beater.start()
         should_stop = lambda: self.stopping.is_set() or cancelled.is_set()  # noqa: E731
         try:
-            if job.spec.sweep is not None:
+            if job.purpose == "sweep":
+                runs, judgement = self._run_sweep_cells(job, tracker, should_stop)
+            elif job.spec.sweep is not None:
                 runs, judgement = self._verify_sweep(job, tracker, should_stop)
             else:
                 result = reproduce(
@@ -157,6 +162,22 @@ class Worker:
                                   f"the registry refused the result ({exc})")
                 return False
         return False
+
+    def _run_sweep_cells(self, job: JobAssignment, tracker: ProgressTracker, should_stop):
+        """A cell of a sweep its author runs on the workers: the runs, no verdict."""
+        tracker.started(job.seeds)
+        runs = []
+        run_cells(job.spec.recipe, job.spec.config, [(cell, job.seeds) for cell in job.cells],
+                  parallel=self.parallel, threads=self.threads or 1, limits=self.limits,
+                  on_run=runs.append, should_stop=should_stop)
+        if should_stop() or len(runs) < len(job.cells) * len(job.seeds):
+            raise Stopped(f"stopped during {job.observation}")
+        for run in runs:
+            tracker.finished(run.seed, run.status.value == "ok")
+        order = {(cell_name(cell), seed): i for i, (cell, seed) in
+                 enumerate((c, s) for c in job.cells for s in job.seeds)}
+        runs.sort(key=lambda run: order[(cell_name(run.cell or {}), run.seed)])
+        return runs, Judgement(verdict=Verdict.unverified, reason="a sweep's cell, run")
 
     def _verify_sweep(self, job: JobAssignment, tracker: ProgressTracker, should_stop):
         """A sweep's job: its sample of cells on the fresh seed(s), judged as a sweep."""

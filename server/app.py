@@ -27,6 +27,7 @@ from server.settings import Settings, get_settings
 from server.users import api as users_api
 from server.users import pages as user_pages
 from server.users.accounts import ensure_worker_token
+from server.sweeps import api as sweeps_api
 from server.verification import api as verification_api
 from server.verification import pages as verification_pages
 from server.web import static
@@ -34,7 +35,7 @@ from server.web.error_pages import install_error_pages
 
 # The REST API under /api/v1 (JSON; OpenAPI at /docs), one router per domain.
 API_ROUTERS = (users_api, phenomena_api, observations_api, runs_api, compare_api,
-               community_api, citations_api, verification_api)
+               community_api, citations_api, verification_api, sweeps_api)
 # The pages. The vendor routes (/static/vendor/...) come before the /static mount that
 # would otherwise swallow them: Starlette tries routes in the order they were added.
 PAGE_ROUTERS = (static, phenomenon_pages, observation_pages, run_pages, compare_pages,

@@ -281,7 +281,10 @@ class VerificationJob(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    version_id: int = Field(foreign_key="observation_version.id", index=True)
+    # A version's verification, or (version null) one cell of a sweep run for its author.
+    version_id: int | None = Field(default=None, foreign_key="observation_version.id",
+                                   index=True)
+    sweep_run_id: int | None = Field(default=None, foreign_key="sweep_run.id", index=True)
     status: str = Field(default=JobStatus.queued.value, max_length=16)
     seeds: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     # A sweep's job: the cells it re-runs, each on every seed (one job per cell, so
@@ -309,3 +312,33 @@ class VerificationJob(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+class SweepRun(SQLModel, table=True):
+    """A sweep its author runs on the registry's workers (`tycho sweep --server`): one
+    queue job per cell; the results wait here until the author's folder collects them."""
+
+    __tablename__ = "sweep_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = Field(foreign_key="user.id", index=True)
+    recipe_id: int = Field(foreign_key="recipe.id")
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # runner.spec.SweepSpec: grid, seeds, measures.
+    sweep: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SweepResult(SQLModel, table=True):
+    """One finished run of a sweep run's cell: the RunResult as gzip-compressed JSON."""
+
+    __tablename__ = "sweep_result"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sweep_run_id: int = Field(foreign_key="sweep_run.id", index=True)
+    job_id: int = Field(foreign_key="verification_job.id")
+    cell: dict[str, float] = Field(sa_column=Column(JSON, nullable=False))
+    seed: int
+    status: str = Field(max_length=10)  # runner.spec.RunStatus
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)

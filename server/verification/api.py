@@ -14,9 +14,10 @@ from runner.spec import (
     JobFail,
     JobHeartbeat,
     JobHeartbeatReply,
+    Verdict,
 )
 from server.deps import JSONRoute, SessionDep, SettingsDep, WorkerUser
-from server.models import ObservationVersion
+from server.models import ObservationVersion, VerificationJob
 from server.observations.queries import find_version, format_ref, spec_of
 from server.verification.queue import (
     RetryPolicy,
@@ -26,6 +27,7 @@ from server.verification.queue import (
     heartbeat,
     release_job,
 )
+from server.sweeps.service import sweep_job_spec
 from server.verification.schemas import (
     JobCompleted,
     JobFailed,
@@ -61,11 +63,18 @@ def claim(body: JobClaimRequest, session: SessionDep, settings: SettingsDep,
     if job is None:
         session.commit()  # lapsed leases may have been requeued
         return Response(status_code=204)
-    version = session.get(ObservationVersion, job.version_id)
+    if job.sweep_run_id is not None:  # a cell of a sweep its author runs here
+        what, purpose = f"sweep {job.sweep_run_id}", "sweep"
+        spec = sweep_job_spec(session=session, job=job)
+    else:
+        version = session.get(ObservationVersion, job.version_id)
+        what, purpose = format_ref(version.observation_id, version.version), "verify"
+        spec = spec_of(session=session, version=version)
     assignment = JobAssignment(
         job_id=job.id,
-        observation=format_ref(version.observation_id, version.version),
-        spec=spec_of(session=session, version=version),
+        observation=what,
+        purpose=purpose,
+        spec=spec,
         seeds=job.seeds,
         cells=job.cells or [],
         lease_expires_at=job.lease_expires_at.isoformat(),
@@ -94,8 +103,16 @@ def complete(job_id: int, body: JobComplete, session: SessionDep, settings: Sett
     version = complete_job(session=session, job_id=job_id, result=body, settings=settings,
                            user_id=worker.id)
     session.commit()
+    if version is None:  # a sweep run's cell: its runs wait for the sweep's author
+        return JobCompleted(observation=f"sweep {job_sweep(session, job_id)}",
+                            verdict=Verdict.unverified)
     return JobCompleted(observation=format_ref(version.observation_id, version.version),
                         verdict=version.verdict)
+
+
+def job_sweep(session, job_id: int) -> int | None:
+    job = session.get(VerificationJob, job_id)
+    return job.sweep_run_id if job is not None else None
 
 
 @router.post("/jobs/{job_id}/fail", response_model=JobFailed)

@@ -118,7 +118,7 @@ def enqueue_verification(
         job = VerificationJob(
             version_id=version.id, seeds=seeds, cells=job_cells,
             priority=priority, author_id=author_id,
-            turn=_next_turn(session=session, author_id=author_id, priority=priority),
+            turn=next_turn(session=session, author_id=author_id, priority=priority),
         )
         session.add(job)
         session.flush()
@@ -198,20 +198,20 @@ def _record_failure(
     if delay is None:
         job.status = JobStatus.failed.value
         job.finished_at = now
-        version = session.get(ObservationVersion, job.version_id)
-        version.verdict = Verdict.error.value
-        version.verdict_reason = f"verification gave up after {job.attempts} attempts: " + "; ".join(
-            job.failures
-        )
-        version.verdict_at = now
-        session.add(version)
+        version = session.get(ObservationVersion, job.version_id) if job.version_id else None
+        if version is not None:  # a sweep run's cell: its failures show in the sweep run
+            version.verdict = Verdict.error.value
+            version.verdict_reason = (f"verification gave up after {job.attempts} attempts: "
+                                      + "; ".join(job.failures))
+            version.verdict_at = now
+            session.add(version)
     else:
         job.status = JobStatus.queued.value
         job.not_before = now + timedelta(seconds=delay) if back_off else None
     session.add(job)
 
 
-def _next_turn(*, session: Session, author_id: int, priority: int) -> int:
+def next_turn(*, session: Session, author_id: int, priority: int) -> int:
     """The turn now being served (the latest claimed), or one after the author's latest."""
     of_priority = VerificationJob.priority == priority
     served = session.execute(
@@ -305,11 +305,18 @@ def heartbeat(
 
 
 def complete_job(*, session: Session, job_id: int, result: JobComplete, settings: Settings,
-                 user_id: int | None = None) -> ObservationVersion:
-    """Record a worker's runs and verdict, once: the guard and the state change are one UPDATE."""
+                 user_id: int | None = None) -> ObservationVersion | None:
+    """Record a worker's runs and verdict, once: the guard and the state change are one UPDATE.
+    A sweep run's cell job (no version) keeps its runs for the sweep's author; None then."""
     now = utcnow()
     job = _own_live_job(session=session, job_id=job_id, worker_id=result.worker_id, now=now,
                         user_id=user_id)
+    if job.sweep_run_id is not None:
+        from server.sweeps.service import store_sweep_results
+
+        _finish(session=session, job_id=job_id, worker_id=result.worker_id, now=now)
+        store_sweep_results(session=session, job=job, runs=result.runs)
+        return None
     version = session.get(ObservationVersion, job.version_id)
     if version.sweep is not None:
         expected = [(cell, seed) for cell in job.cells or [] for seed in job.seeds]
@@ -322,21 +329,7 @@ def complete_job(*, session: Session, job_id: int, result: JobComplete, settings
             f"runs: job {job_id} assigned seeds {job.seeds} (the original first); "
             f"the result has runs for {seeds}"
         )
-    done = session.execute(
-        update(VerificationJob)
-        .where(
-            and_(
-                VerificationJob.id == job_id,
-                VerificationJob.status == JobStatus.running.value,
-                VerificationJob.worker_id == result.worker_id,
-                VerificationJob.lease_expires_at >= now,
-            )
-        )
-        .values(status=JobStatus.done.value, finished_at=now)
-        .returning(VerificationJob.id)
-    ).scalar_one_or_none()
-    if done is None:
-        raise Problem(409, "Lease lapsed", f"job {job_id} was completed or handed back meanwhile")
+    _finish(session=session, job_id=job_id, worker_id=result.worker_id, now=now)
     job = session.get(VerificationJob, job_id, populate_existing=True)
     version = session.get(ObservationVersion, job.version_id)
     for run in result.runs:
@@ -359,6 +352,25 @@ def complete_job(*, session: Session, job_id: int, result: JobComplete, settings
     session.add(version)
     share_with_twins(session=session, version=version)
     return version
+
+
+def _finish(*, session: Session, job_id: int, worker_id: str, now: datetime) -> None:
+    """Mark a leased job done, once: the guard and the state change are one UPDATE."""
+    done = session.execute(
+        update(VerificationJob)
+        .where(
+            and_(
+                VerificationJob.id == job_id,
+                VerificationJob.status == JobStatus.running.value,
+                VerificationJob.worker_id == worker_id,
+                VerificationJob.lease_expires_at >= now,
+            )
+        )
+        .values(status=JobStatus.done.value, finished_at=now)
+        .returning(VerificationJob.id)
+    ).scalar_one_or_none()
+    if done is None:
+        raise Problem(409, "Lease lapsed", f"job {job_id} was completed or handed back meanwhile")
 
 
 def _judge_sweep_when_done(*, session: Session, version: ObservationVersion,

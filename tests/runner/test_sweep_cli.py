@@ -68,3 +68,38 @@ def test_a_sweep_runs_resumes_posts_and_is_verified(live_server, tmp_path):
                      if run["kind"] == "verification")
     assert [worker for worker, _ in checked] == ["w1", "w2"]  # split, each cell once
     assert sorted(decay for _, decay in checked) == [0, 2]
+
+
+# The same toy, slower: each cell takes a few seconds, so both workers get some.
+SLOW_TOY = "import time\n" + TOY.replace("    for step", "    time.sleep(3)\n    for step")
+
+
+def test_a_sweep_runs_on_the_registrys_workers_split_between_them(live_server, tmp_path):
+    recipe = tmp_path / "toy.py"
+    recipe.write_text(SLOW_TOY)
+    server = live_server()
+    env = {"TYCHO_TOKEN": server.user_token("alice")}
+    worker_env = {**os.environ, "COLUMNS": "200", "TYCHO_SERVER": server.url,
+                  "TYCHO_TOKEN": server.worker_token()}
+    # Two workers taking jobs until they are stopped (each cell is one job).
+    workers = [subprocess.Popen([sys.executable, "-m", "tycho.cli", "worker", "--worker-id",
+                                 name], env=worker_env, text=True, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT) for name in ("w1", "w2")]
+    args = ("sweep", str(recipe), "--grid", "decay=0,1,2,3", "--seeds", "2",
+            "--measure", "cross=first_step(loss <= 0.5)", "--claim", "loglog_slope(cross) >= 0",
+            "--out", str(tmp_path / "remote"), "--server", server.url)
+    try:
+        swept = tycho(*args, env=env, cwd=tmp_path)
+        again = tycho(*args, env=env, cwd=tmp_path)  # everything is back: it only reduces
+    finally:
+        for worker in workers:
+            worker.terminate()
+        logs = [worker.communicate(timeout=60)[0] for worker in workers]
+    assert swept.returncode == 0, swept.stdout + swept.stderr
+    assert "queued 4 cells (8 runs) as sweep 1" in swept.stderr and "[8/8]" in swept.stderr
+    metrics = json.loads((tmp_path / "remote" / "metrics.json").read_text())
+    assert metrics["cross"]["y"] == [5.5, 10.5, 15.5, 20.5]  # as the local sweep above
+    assert again.returncode == 0 and "collecting sweep 1" in again.stderr
+    assert "[1/8]" not in again.stderr
+    finished = [log.count("finished job") for log in logs]
+    assert sum(finished) == 4 and all(finished), logs  # each cell once, both workers busy
