@@ -344,7 +344,8 @@ def fourier_probes(
     with that frequency's cosine and sine removed from all three.
     """
     p = left.shape[1]
-    spectra = [torch.fft.rfft(w.double(), dim=-1) for w in (left.transpose(1, 2), right.transpose(1, 2), readout)]
+    by_neuron = (left.transpose(1, 2), right.transpose(1, 2), readout)  # each [S, N, p]
+    spectra = [torch.fft.rfft(w.double(), dim=-1) for w in by_neuron]
     powers = [spectrum.abs().square() for spectrum in spectra]  # each [S, N, p//2 + 1]
     dominant = sum(powers)[..., 1:].argmax(-1, keepdim=True) + 1
     keep = torch.ones_like(powers[0]).scatter_(-1, dominant, 0.0)
@@ -358,7 +359,8 @@ def fourier_probes(
 
 
 def evaluation_steps(steps: int, eval_every: int) -> list[int]:
-    """Steps at which the held-out pairs and the weights are probed: 0, every eval_every, log-spaced ones, the last."""
+    """Steps at which the held-out pairs and the weights are probed: 0, every
+    eval_every, log-spaced ones, and the last."""
     linear = range(0, steps + 1, eval_every)
     spacing = math.log(steps) / (LOG_EVAL_POINTS - 1)
     logarithmic = (round(math.exp(i * spacing)) for i in range(LOG_EVAL_POINTS))

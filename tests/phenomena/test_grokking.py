@@ -110,7 +110,8 @@ def test_the_hand_written_gradient_is_autograds(loss, monkeypatch):
     monkeypatch.setattr(module, "CHUNK_ROWS", 4)
     p, width, n = 11, 6, 10
     generator = torch.Generator().manual_seed(0)
-    weights = [torch.randn(shape, generator=generator) for shape in [(2, p, width), (2, p, width), (2, width, p)]]
+    shapes = [(2, p, width), (2, p, width), (2, width, p)]
+    weights = [torch.randn(shape, generator=generator) for shape in shapes]
     pairs = torch.randint(0, p, (2, n, 2), generator=generator)
     targets = pairs.sum(-1) % p
     objective, accuracy = module.loss_and_accuracy(pairs, targets, weights, loss, gradient=True)
@@ -260,7 +261,8 @@ def test_default_claims_hold_on_seeds_trained_as_one_batch_and_each_seed_alone()
     batch = [Recorder() for _ in seeds]
     GROKKING.run_batch(config, seeds, batch)
     for seed, log in zip(seeds, batch):
-        failed = [f"{c.claim}: {c.detail}" for c in check_claims(GROKKING.claims, log.series()) if not c.holds]
+        failed = [f"{c.claim}: {c.detail}"
+                  for c in check_claims(GROKKING.claims, log.series()) if not c.holds]
         assert not failed, (seed, failed)
     for seed in (0, 3):
         alone = Recorder()
