@@ -87,8 +87,9 @@ def measure_phenomenon(name: str, parallel: int) -> list[object]:
             "-" if speedup is None else ("ok" if speedup >= TARGET_BATCH_SPEEDUP else "MISS")]
 
 
-def time_fresh_serve(workdir: Path) -> float:
-    """Seconds from starting `tycho serve` until every canonical observation has a verdict."""
+def time_fresh_serve(workdir: Path) -> tuple[float, float]:
+    """Seconds from starting `tycho serve` until the canonical observation of every
+    phenomenon has a verdict, and until every canonical one has (the built-in sweeps too)."""
     from server.testing import LiveServer
 
     started = time.perf_counter()
@@ -96,7 +97,7 @@ def time_fresh_serve(workdir: Path) -> float:
                     log_path=workdir / "serve.log", env={"TYCHO_DATA_DIR": str(workdir)},
                     start_timeout_s=120) as server:
         bench.note(f"tycho serve on {server.url}; {bench.load_line()}")
-        pending = None
+        pending, phenomena_done = None, None
         while pending != 0:
             time.sleep(2)
             items = httpx.get(f"{server.api}/observations", params={"tag": "canonical",
@@ -108,7 +109,11 @@ def time_fresh_serve(workdir: Path) -> float:
                 bench.note(f"{time.perf_counter() - started:6.0f} s: {len(items) - len(waiting)}"
                            f" of {len(items)} verdicts ({done})")
             pending = len(waiting) if items else None
-        return time.perf_counter() - started
+            sweeps = [o for o in items if "sweep" in o["tags"]]
+            if phenomena_done is None and items and all(
+                    o["verdict"] != "unverified" for o in items if o not in sweeps):
+                phenomena_done = time.perf_counter() - started
+        return phenomena_done, time.perf_counter() - started
 
 
 COLUMNS = ["phenomenon", "1 run s", *(f"{m} s" for m in MODES), *(f"{m} /run" for m in MODES),
@@ -139,10 +144,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"\n{bench.load_line()}")
     if args.serve:
         with tempfile.TemporaryDirectory(prefix="tycho-bench-serve-") as tmp:
-            seconds = time_fresh_serve(Path(tmp))
-        bench.banner(f"a fresh tycho serve: every canonical observation has a verdict after "
-                     f"{seconds / 60:.1f} min (target {TARGET_SERVE_S / 60:.0f} min: "
-                     f"{'ok' if seconds <= TARGET_SERVE_S else 'MISS'}); {bench.load_line()}")
+            seconds, everything = time_fresh_serve(Path(tmp))
+        bench.banner(f"a fresh tycho serve: every phenomenon's canonical observation has a "
+                     f"verdict after {seconds / 60:.1f} min (target {TARGET_SERVE_S / 60:.0f} "
+                     f"min: {'ok' if seconds <= TARGET_SERVE_S else 'MISS'}), the built-in "
+                     f"sweeps too after {everything / 60:.1f} min; {bench.load_line()}")
     return 0
 
 
