@@ -138,6 +138,30 @@ def test_7_a_traceback_shows_the_author_s_file_once_and_prints_stream(tmp_path):
     assert "the recipe raised ValueError: the learning rate must be positive" in ran.stderr
 
 
+def test_7_a_recipe_s_output_reaches_the_terminal_while_it_runs(tmp_path):
+    """The recipe prints, then sleeps for minutes: its line must come while it sleeps."""
+    import os
+    import select
+    import subprocess
+    import sys
+
+    (tmp_path / "sleeps.py").write_text(
+        "import time\n\n\ndef run(config, log):\n    print('ready', flush=True)\n"
+        "    time.sleep(240)\n    log(0, done=1.0)\n")
+    process = subprocess.Popen([sys.executable, "-m", "tycho.cli", "run", "sleeps.py"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               text=True, env={**os.environ, "COLUMNS": "200"})
+    try:
+        seen, deadline = "", time.monotonic() + 180
+        while "ready" not in seen and time.monotonic() < deadline:
+            if select.select([process.stdout], [], [], 1.0)[0]:
+                seen += process.stdout.readline()
+        assert "ready" in seen and process.poll() is None, seen  # the recipe still sleeps
+    finally:
+        process.kill()  # its sandbox dies with it
+        process.wait()
+
+
 # --- 8. did you mean; where is the registry -----------------------------------------------
 
 
