@@ -21,7 +21,12 @@ Each phenomenon is one module, registered below by its slug (the name used in
 - `CLAIMS`: claim strings (see `runner.claims`) stating the published signature
   quantitatively; they must hold on the default seed and on most other seeds;
 - `QUICK`: config overrides that finish in a few seconds, for tests;
-- `TITLE`: the title of the canonical observation of this phenomenon.
+- `TITLE`: the title of the canonical observation of this phenomenon;
+- optionally, `GROUPS`: lists of series names drawn together in one panel,
+  e.g. `[["train_acc", "test_acc"]]`; a post sends those of a run's series
+  (`ObservationCreate.groups`);
+- optionally, `QUICK_CLAIMS`: claims stated for the `QUICK` size, which a
+  quick run then judges (without them a quick run is a smoke test).
 
 Modules import only torch, numpy, the standard library and `runner.recorder`.
 Process-wide state belongs to the runner, which sets it in the sandbox before
@@ -79,6 +84,10 @@ class Phenomenon:
     @property
     def title(self) -> str:
         return self.module.TITLE
+
+    @property
+    def groups(self) -> list[list[str]]:
+        return [list(group) for group in getattr(self.module, "GROUPS", [])]
 
     @property
     def summary(self) -> str:

@@ -65,8 +65,9 @@ def run(
     out: Annotated[Optional[Path], typer.Option(
         help="Output directory (default: tycho-runs/NAME[-quick][-KEY=VALUE...]-seedN).")] = None,
     quick: Annotated[bool, typer.Option(
-        help="A smoke run: the built-in's quick config (seconds). Its claims are shown, not "
-             "judged (they are stated for the full size); exits 0 when the run worked.")] = False,
+        help="The built-in's quick config (seconds): a smoke run whose claims are shown, not "
+             "judged (they are stated for the full size), exiting 0 when the run worked; "
+             "judged only where the built-in states claims for the quick size.")] = False,
     threads: Annotated[int, typer.Option(help="torch threads in the run.")] = 1,
 ) -> None:
     """Run a recipe locally in the sandbox and check its claims.
@@ -89,7 +90,8 @@ def run(
     with ExitStack() as showing:
 
         def started(local) -> None:  # every check passed: the sandbox starts
-            what = "quick run (a smoke test)" if quick else "run"
+            what = ("quick run" + ("" if local.quick_judged else " (a smoke test)")
+                    if quick else "run")
             config = f", config {json.dumps(local.spec.config)}" if local.spec.config else ""
             errors.print(f"{what} of {local.name}, seed {seed}{config}", highlight=False)
             tracker.started([seed])
@@ -120,7 +122,10 @@ def run(
     console.print(f"{len(result.metrics)} series, {result.wall_time_s:.1f} s wall{recipe_s}, "
                   f"{result.peak_memory_mb or 0:.0f} MB peak -> {folder} (plots: {folder}/plots)",
                   highlight=False)
-    if local.quick:
+    if local.quick and local.quick_judged:
+        console.print("[bold]quick run[/bold]: its claims are the built-in's claims for the "
+                      "quick size, judged below; run without --quick for the full size.")
+    elif local.quick:
         console.print("[bold]quick run[/bold]: a smoke test at a small size. The claims are "
                       "stated for the full size, so they are shown here but not judged; run "
                       "without --quick to check them.")
@@ -302,7 +307,7 @@ def rerun(
 def _post_reproduction(client: Client, server: str, record: dict, spec, result,
                        holds: bool) -> None:
     """Post a re-run as an observation with its runs (original seed first), and link it."""
-    from runner.local import LOG_TAIL_POSTED
+    from runner.local import LOG_TAIL_POSTED, describe_builtin, present_groups
     from runner.spec import ObservationCreate, RunStatus
 
     original = result.runs[0]
@@ -313,12 +318,17 @@ def _post_reproduction(client: Client, server: str, record: dict, spec, result,
         for run in result.runs[1:]]
     posted = [run.model_copy(update={"log_tail": run.log_tail[-LOG_TAIL_POSTED:]})
               for run in posted]
+    # The original's panels: as its record has them, else a built-in's GROUPS.
+    groups = record.get("groups") or (
+        describe_builtin(spec.recipe.builtin).get("groups", [])
+        if hasattr(spec.recipe, "builtin") else [])
     body = ObservationCreate(
         title=f"Reproduction of {record['ref']}: {record['title']}"[:300],
         phenomena=record["phenomena"], tags=["reproduction"],
         notes=f"Re-ran {record['ref']} with `tycho rerun`: {result.judgement.reason}.",
         recipe=spec.recipe, config=spec.config, seed=spec.seed, metrics=original.metrics,
-        claims=spec.claims, environment=original.environment, runs=posted)
+        claims=spec.claims, environment=original.environment, runs=posted,
+        groups=present_groups(groups, original.metrics))
     try:
         created = client.post_observation(body)
     except TychoError as exc:

@@ -84,9 +84,9 @@ def prestart(threads: int = 1) -> None:
 
 
 def describe(name: str, config: dict[str, Any] | None = None, threads: int = 1) -> dict[str, Any]:
-    """A built-in's title, summary, claims, quick config and defaults, and whether it takes
-    `config` (`config_error`), or {"error": ...}: from the fork server, else from a one-off
-    interpreter. Never imports torch in the caller."""
+    """A built-in's title, summary, claims (quick ones too), quick config, defaults and
+    groups, and whether it takes `config` (`config_error`), or {"error": ...}: from the
+    fork server, else from a one-off interpreter. Never imports torch in the caller."""
     if os.environ.get("TYCHO_FORKSERVER", "1") != "0" and supported():
         return shared(threads).describe(name, config)
     from runner.execute import child_environment
@@ -368,6 +368,7 @@ def _describe(name: str, config: dict[str, Any] | None = None) -> dict[str, Any]
                  "claims": phenomenon.claims, "quick": phenomenon.quick,
                  # Claims stated for the quick size, where a module has them.
                  "quick_claims": list(getattr(phenomenon.module, "QUICK_CLAIMS", [])),
+                 "groups": phenomenon.groups,  # series drawn together
                  "defaults": json.loads(json.dumps(defaults, default=list)),
                  "batched": phenomenon.batched}
     if config is not None:

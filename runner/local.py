@@ -133,10 +133,12 @@ class LocalRun:
     result: RunResult
     name: str  # grokking, or my_toy for my_toy.py
     title: str = ""  # a built-in's canonical title
-    quick: bool = False  # a built-in's quick config: a smoke run
+    quick: bool = False  # a built-in's quick config
+    quick_judged: bool = False  # ...whose claims are stated for the quick size (else a smoke run)
     changed: dict[str, Any] = field(default_factory=dict)  # overrides of a built-in's defaults
     directory: Path | None = None
     quick_config: dict[str, Any] = field(default_factory=dict)  # a built-in's quick overrides
+    groups: list[list[str]] = field(default_factory=list)  # a built-in's GROUPS
 
     @property
     def ok(self) -> bool:
@@ -182,8 +184,8 @@ class LocalRun:
         """What the author must confirm before posting this run (empty: nothing)."""
         warnings = []
         if self.quick:
-            warnings.append("it is a quick run (a smoke test at a small size), not the "
-                            "phenomenon at the size its claims are stated for")
+            warnings.append("it is a quick run (a small size for trying things), not the "
+                            "phenomenon at the size its canonical claims are stated for")
         elif self.changed:
             shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in self.changed.items())
             warnings.append(f"its config differs from the built-in's defaults ({shown})")
@@ -231,7 +233,14 @@ class LocalRun:
         return ObservationCreate(
             **self.spec.model_dump(), title=title, notes=notes,
             phenomena=phenomena or ([builtin] if builtin else []), tags=tags or [],
-            runs=[measured])
+            runs=[measured], groups=present_groups(self.groups, self.spec.metrics))
+
+
+def present_groups(groups: list[list[str]], metrics: dict[str, Any]) -> list[list[str]]:
+    """A built-in's GROUPS as a post sends them: in each, the series this run has; a group
+    left with fewer than two is no group."""
+    kept = [[name for name in group if name in metrics] for group in groups]
+    return [group for group in kept if len(group) >= 2]
 
 
 # What a posted run keeps of its output.
@@ -303,7 +312,7 @@ def run_target(
     config = dict(config or {})
     extra = list(claims or [])
     check_claims(extra)
-    name, title, changed, quick_config = "recipe", "", {}, {}
+    name, title, changed, quick_config, groups, judged = "recipe", "", {}, {}, [], False
     if isinstance(recipe, BuiltinRecipe):
         name = recipe.builtin
         if quick:
@@ -312,8 +321,8 @@ def run_target(
         own = described["quick_claims"] if quick and described.get("quick_claims") else (
             described["claims"])
         title, changed = described["title"], changed_config(config, described["defaults"])
-        quick_config = described["quick"]
-        quick = quick and not described.get("quick_claims")  # with claims of its own: judged
+        quick_config, groups = described["quick"], described.get("groups", [])
+        judged = quick and bool(described.get("quick_claims"))  # claims of its own: judged
         extra = own + [c for c in extra if c not in own]
     elif quick:
         raise TargetError("--quick applies to built-in phenomena only")
@@ -323,7 +332,8 @@ def run_target(
             name = Path(target.partition(":")[0]).stem
     spec = ObservationSpec(recipe=recipe, config=config, seed=seed, claims=extra)
     local = LocalRun(spec=spec, result=RunResult(status=RunStatus.ok, seed=seed), name=name,
-                     title=title, quick=quick, changed=changed, quick_config=quick_config)
+                     title=title, quick=quick, changed=changed, quick_config=quick_config,
+                     quick_judged=judged, groups=groups)
     if on_start is not None:
         on_start(local)
     result = run_recipe(recipe, config, seed, threads=threads, limits=limits or Limits(),
@@ -415,7 +425,7 @@ def load_run(directory: Path) -> LocalRun:
     else:  # a directory from before run.json: what the spec says
         result = RunResult(status=RunStatus.ok, seed=spec.seed, environment=spec.environment)
     result = result.model_copy(update={"metrics": spec.metrics})
-    name, title, changed, quick = directory.name, "", {}, False
+    name, title, changed, quick, described = directory.name, "", {}, False, {}
     if isinstance(spec.recipe, BuiltinRecipe):
         described = describe_builtin(spec.recipe.builtin)
         name, title = spec.recipe.builtin, described["title"]
@@ -424,7 +434,9 @@ def load_run(directory: Path) -> LocalRun:
             spec.config.get(k) == v for k, v in described["quick"].items())
     return LocalRun(spec=spec, result=result, name=name, title=title, quick=quick,
                     changed=changed, directory=directory,
-                    quick_config=described["quick"] if title else {})
+                    quick_config=described.get("quick", {}),
+                    quick_judged=quick and bool(described.get("quick_claims")),
+                    groups=described.get("groups", []))
 
 
 def post_run(run: LocalRun | str | Path, *, client: Any = None, title: str | None = None,

@@ -233,7 +233,7 @@ def run_html(local: Any) -> str:
     results = {c.claim: c.model_dump() for c in result.claims}
     names = list(result.metrics)[:PREVIEW_SERIES]
     plot = f'<img alt="curves" src="{png_data_url(local.plot(series=names))}">' if names else ""
-    note = " (quick: claims not judged)" if local.quick else ""
+    note = " (quick: claims not judged)" if local.quick and not local.quick_judged else ""
     return (f'<div class="tycho-run"><p><b>{html.escape(local.name)}</b>, seed '
             f'{local.spec.seed}: {html.escape(status)}{note}, {result.wall_time_s or 0:.1f} s'
             + (f" — {html.escape(result.error)}" if result.error else "") + "</p>"

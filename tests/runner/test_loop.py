@@ -138,6 +138,30 @@ def test_7_a_traceback_shows_the_author_s_file_once_and_prints_stream(tmp_path):
     assert "the recipe raised ValueError: the learning rate must be positive" in ran.stderr
 
 
+def test_7_a_recipe_s_output_reaches_the_terminal_while_it_runs(tmp_path):
+    """The recipe prints, then sleeps for minutes: its line must come while it sleeps."""
+    import os
+    import select
+    import subprocess
+    import sys
+
+    (tmp_path / "sleeps.py").write_text(
+        "import time\n\n\ndef run(config, log):\n    print('ready', flush=True)\n"
+        "    time.sleep(240)\n    log(0, done=1.0)\n")
+    process = subprocess.Popen([sys.executable, "-m", "tycho.cli", "run", "sleeps.py"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               text=True, env={**os.environ, "COLUMNS": "200"})
+    try:
+        seen, deadline = "", time.monotonic() + 180
+        while "ready" not in seen and time.monotonic() < deadline:
+            if select.select([process.stdout], [], [], 1.0)[0]:
+                seen += process.stdout.readline()
+        assert "ready" in seen and process.poll() is None, seen  # the recipe still sleeps
+    finally:
+        process.kill()  # its sandbox dies with it
+        process.wait()
+
+
 # --- 8. did you mean; where is the registry -----------------------------------------------
 
 
@@ -215,6 +239,8 @@ def test_5_rerun_keeps_every_seed_shows_progress_when_piped_and_posts_its_runs(
         ("author", 0), ("reproduction", 1), ("reproduction", 2)]
     assert all(r["claims"] and r["claims"][0]["holds"] for r in record["runs"])
     assert record["links"]["outgoing"][0]["relation"] == "reproduces"
+    # Its runs are verified already: no second job re-runs them, it shares T-1's verdict.
+    assert record["verification"] is None and "T-1v1" in record["verdict_reason"], record
 
 
 # --- issue 11, item 1: the worker's token is never in its command line --------------------
@@ -235,3 +261,80 @@ def test_the_worker_token_comes_from_the_environment_or_a_file_never_argv(live_s
     assert "stopped after 0 job(s)" in once.stderr
     none = tycho("worker", "--server", server.url, "--once", env={"TYCHO_TOKEN": ""})
     assert none.returncode == 2 and "TYCHO_TOKEN" in none.stderr
+
+
+# --- a built-in's GROUPS go with a post; a quick size with claims of its own is judged ------
+
+
+def fake_builtin(monkeypatch, *, groups=(), quick_claims=(), holds=True):
+    """`grokking` as runner.local sees it, described and run without torch: GROUPS and
+    QUICK_CLAIMS as given, and a run that logs train_acc, test_acc and loss."""
+    import runner.local as local
+    from runner.spec import RunResult, RunStatus, Series
+
+    def describe(name, config=None, threads=1):
+        return {"name": name, "title": "Grokking, canonically", "summary": "",
+                "claims": ["final(test_acc) >= 0.99"], "quick": {"steps": 3},
+                "quick_claims": list(quick_claims), "defaults": {"steps": 100, "seed": 0},
+                "groups": [list(g) for g in groups], "batched": False,
+                **({"config_error": None} if config is not None else {})}
+
+    def run_recipe(recipe, config, seed, **_):
+        top = 1.0 if holds else 0.1
+        series = {name: Series(x=[0, 1, 2], y=[0.0, top / 2, top])
+                  for name in ("train_acc", "test_acc", "loss")}
+        return RunResult(status=RunStatus.ok, seed=seed, metrics=series, wall_time_s=0.1)
+
+    monkeypatch.setattr(local, "describe_builtin", describe)
+    monkeypatch.setattr(local, "run_recipe", run_recipe)
+
+
+def test_a_builtin_s_groups_are_described_and_none_without_them(monkeypatch):
+    import phenomena
+    from runner.forkserver import _describe
+
+    module = phenomena.get("grokking").module
+    monkeypatch.delattr(module, "GROUPS", raising=False)
+    assert _describe("grokking")["groups"] == []
+    monkeypatch.setattr(module, "GROUPS", [("train_acc", "test_acc")], raising=False)
+    assert _describe("grokking")["groups"] == [["train_acc", "test_acc"]]
+
+
+def test_run_and_post_send_a_builtin_s_groups_with_only_the_run_s_series(monkeypatch, tmp_path):
+    from runner.local import post_run, run_target
+
+    fake_builtin(monkeypatch, groups=[["train_acc", "test_acc", "val_acc"], ["loss", "gone"]])
+    local = run_target("grokking")
+    assert local.groups == [["train_acc", "test_acc", "val_acc"], ["loss", "gone"]]
+    assert local.observation().groups == [["train_acc", "test_acc"]]  # present ones, >= 2
+
+    class Registry:  # what `tycho.post` / `tycho post` send
+        def post_observation(self, body):
+            self.body = body
+            return {"id": "T-1"}
+
+    folder = local.save(tmp_path / "kept")
+    registry = Registry()
+    post_run(folder, client=registry)  # a run directory, read back as `tycho post` does
+    assert registry.body.groups == [["train_acc", "test_acc"]]
+    fake_builtin(monkeypatch)  # a module without GROUPS sends none
+    assert run_target("grokking").observation().groups == []
+    post_run(folder, client=registry)
+    assert registry.body.groups == []
+
+
+@pytest.mark.parametrize("holds", [True, False])
+def test_6_quick_with_claims_of_its_own_judges_them(monkeypatch, tmp_path, holds):
+    from typer.testing import CliRunner
+
+    from runner.cli import app
+
+    fake_builtin(monkeypatch, quick_claims=["final(test_acc) >= 0.5"], holds=holds)
+    ran = CliRunner().invoke(app, ["run", "grokking", "--quick", "--out", str(tmp_path / "q")])
+    assert ran.exit_code == (0 if holds else 1), ran.output
+    assert "claims for the quick size, judged" in ran.output and "smoke" not in ran.output
+    assert "final(test_acc) >= 0.5" in ran.output
+    assert "final(test_acc) >= 0.99" not in ran.output  # the full size's are not judged here
+    fake_builtin(monkeypatch, holds=False)  # no claims of its own: a smoke run, exit 0
+    smoke = CliRunner().invoke(app, ["run", "grokking", "--quick", "--out", str(tmp_path / "s")])
+    assert smoke.exit_code == 0 and "smoke test" in smoke.output, smoke.output

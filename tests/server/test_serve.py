@@ -30,7 +30,7 @@ def test_serve_verifies_a_posted_builtin_observation_by_itself(tmp_path):
         client_env = {**env, "TYCHO_SERVER": server.url, "TYCHO_TOKEN": token}
         ran = tycho("run", "double-descent", "--quick", "--out", str(tmp_path / "run"), env=env)
         assert ran.returncode in (0, 1), ran.stderr  # quick configs need not satisfy claims
-        posted = tycho("post", str(tmp_path / "run"), env=client_env)
+        posted = tycho("post", str(tmp_path / "run"), "--yes", env=client_env)  # quick: asks
         assert posted.returncode == 0, posted.stderr
         ref = posted.stdout.split()[-1]
 
