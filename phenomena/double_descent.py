@@ -213,6 +213,10 @@ _N = "final(n_train)"
 # The two grid points next to the threshold (0.89 n and 1.12 n by default).
 _NEAR = f"0.85 * {_N}, 1.15 * {_N}"
 # Measured ranges on seeds 0-19; the docstring says what each claim rules out.
+# Series a reader sees in one panel: the peak with and without ridge, and clean.
+GROUPS = [["test_error", "ridge_test_error", "clean_test_error"],
+          ["train_error", "ridge_train_error"], ["coef_norm", "ridge_coef_norm"]]
+
 CLAIMS = [
     # 1. The peak is at the interpolation threshold: on a grid point next to
     # N = n (89 or 112 on every seed).

@@ -172,6 +172,9 @@ QUICK = {"steps": 600, "width": 16, "n_train": 40, "lr": 0.06}
 
 # Measured values for the default on seeds 0-19, and over lr = 0.02-0.06, are in
 # the docstring above and in docs/phenomena/edge-of-stability.md.
+# Series a reader sees in one panel: the sharpness against the edge 2/lr.
+GROUPS = [["sharpness", "two_over_lr"]]
+
 CLAIMS = [
     # 1. Progressive sharpening starts well below the edge ...
     "initial(sharpness) < 0.5 * final(two_over_lr)",

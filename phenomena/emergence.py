@@ -229,6 +229,10 @@ QUICK = {
 # Thresholds come from seeds 0-19 of the default config (measured range in each
 # comment; per-seed table in docs/phenomena/emergence.md). The docstring says
 # which curve without the phenomenon each claim fails on.
+# Series a reader sees in one panel: every task's accuracy, the losses.
+GROUPS = [["task0_acc", "task1_acc", "task2_acc", "task3_acc", "task4_acc"],
+          ["train_loss", "test_loss"]]
+
 CLAIMS = [
     # Part 1. A long plateau (1475-2500 steps) ...
     "first_step(test_acc >= 0.6) >= 1000",

@@ -173,6 +173,9 @@ QUICK = {"modulus": 23, "width": 64, "steps": 60}
 
 # Each claim's non-phenomenon is in the module docstring; the ranges are
 # measured on seeds 0-5 (docs/phenomena/grokking.md).
+# Series a reader sees in one panel: memorisation against generalisation.
+GROUPS = [["train_acc", "test_acc", "excluded_train_acc"], ["train_loss", "test_loss"]]
+
 CLAIMS = [
     # The delay (Power et al., Fig. 1): held-out accuracy reaches 95% many
     # times later than training accuracy reaches 99%; measured 10.3-12.7x.

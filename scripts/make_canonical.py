@@ -41,7 +41,7 @@ def canonical_body(name: str) -> ObservationCreate:
     return ObservationCreate(title=phenomenon.title, phenomena=[name], tags=["canonical"],
                              notes=notes, recipe=BuiltinRecipe(builtin=name), config={},
                              seed=0, metrics=run.metrics, claims=phenomenon.claims,
-                             environment=run.environment)
+                             environment=run.environment, groups=phenomenon.groups)
 
 
 def canonical_sweep(name: str, folder: Path) -> ObservationCreate:
