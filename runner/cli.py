@@ -176,13 +176,7 @@ def post(
     if not local.ok:
         fail(f"{directory} holds a failed run ({(local.result.error or '').splitlines()[0]}); "
              "fix the recipe and run it again before posting")
-    warnings = local.post_warnings()
-    if warnings:
-        errors.print(f"[yellow]Before you post {directory}:[/yellow]")
-        for warning in warnings:
-            errors.print(f"  - {warning}", highlight=False)
-        if not yes and not _confirm("Post it anyway?"):
-            fail("not posted (pass --yes to post it anyway)", code=1)
+    confirm_before_posting(directory, local.post_warnings(), yes)
     try:
         body = local.observation(title=title, phenomena=phenomenon or None, tags=tag,
                                  notes=notes.read_text(encoding="utf-8") if notes else "",
@@ -196,6 +190,16 @@ def post(
     console.print(f"posted {created['id']}: {created['title']}", highlight=False)
     console.print(f"  {created['url']}", highlight=False)
     print(created["id"])
+
+
+def confirm_before_posting(directory: Path, warnings: list[str], yes: bool) -> None:
+    """Say what the author may not mean to publish, and post only if they confirm."""
+    if warnings:
+        errors.print(f"[yellow]Before you post {directory}:[/yellow]")
+        for warning in warnings:
+            errors.print(f"  - {warning}", highlight=False)
+        if not yes and not _confirm("Post it anyway?"):
+            fail("not posted (pass --yes to post it anyway)", code=1)
 
 
 def _confirm(question: str) -> bool:

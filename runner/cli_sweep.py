@@ -290,14 +290,9 @@ def post_sweep(directory: Path, *, title: str | None, notes: str, phenomena: lis
                                            phenomena=phenomena, tags=tags)
     except (SweepError, ValueError) as exc:
         fail(str(exc))
-    if warnings:
-        from runner.cli import _confirm
+    from runner.cli import confirm_before_posting
 
-        errors.print(f"[yellow]Before you post {directory}:[/yellow]")
-        for warning in warnings:
-            errors.print(f"  - {warning}", highlight=False)
-        if not yes and not _confirm("Post it anyway?"):
-            fail("not posted (pass --yes to post it anyway)", code=1)
+    confirm_before_posting(directory, warnings, yes)
     try:
         created = make_client(server, token).post_observation(body)
     except TychoError as exc:
