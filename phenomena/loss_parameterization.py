@@ -64,7 +64,7 @@ Probes, one point per D on the axis "dim":
   information about x), so growth with D is error of the network.
 
 The default claims (CLAIMS), the curve without the phenomenon that each one
-fails on, and the range measured on seeds 0-19 of the default config. The
+fails on, and the range measured on seeds 0-9 of the default config. The
 module reproduces JiT Fig. 2 (samples of x-, ε- and v-prediction at D = 2, 8,
 16, 512 with width 256), scaled to D = 2, 8, 32, 128 at width 64.
 
@@ -372,7 +372,7 @@ def run(config: Config, log) -> None:
     run_batch(config, [config.seed], [log])
 
 
-# Thresholds sit just outside the range measured on seeds 0-19 of the default
+# Thresholds sit just outside the range measured on seeds 0-9 of the default
 # config (in each comment; per seed in docs/phenomena/loss-parameterization.md).
 # The module docstring says what each claim rules out.
 CLAIMS = [
