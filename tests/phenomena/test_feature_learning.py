@@ -201,7 +201,9 @@ def test_batched_seeds_give_the_curves_and_claims_of_each_seed_alone():
 def test_batched_seeds_of_the_default_config_give_the_curves_and_claims_of_each_seed_alone():
     """The same on the default config, seeds 1 and 2: through the plateau's escape,
     which amplifies any rounding difference (with a one-column matmul as the
-    readout, 1 ulp at step 1 grew past 1e-4 by step 275-560)."""
+    readout, 1 ulp at step 1 grew past 1e-4 by step 275-560). Measured on
+    seeds 0-3 batched against each alone: the network's series bitwise
+    identical over all 3000 steps, the probes within 1.5e-14 relative."""
     batched_against_alone(FEATURE_LEARNING.config_class(), [1, 2])
 
 
