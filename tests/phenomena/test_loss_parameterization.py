@@ -210,6 +210,7 @@ def test_batched_seeds_give_the_curves_and_claims_of_each_seed_alone():
 
 @pytest.mark.slow
 def test_batched_seeds_of_the_default_config_give_the_curves_and_claims_of_each_seed_alone():
-    """The same on the default config, seeds 1 and 2 (2500 Adam steps per D).
-    Measured: RESULT_DEFAULT."""
-    batched_against_alone(LOSS_PARAMETERIZATION.config_class(), [1, 2], rtol=1e-3)
+    """The same on the default config, seeds 1 and 2 (2500 Adam steps per D),
+    within the same rtol 1e-4. Measured: seed 1 alone is bitwise identical to
+    seed 1 trained in a batch of five (seeds 0-4), on all 13 series."""
+    batched_against_alone(LOSS_PARAMETERIZATION.config_class(), [1, 2], rtol=1e-4)
