@@ -81,7 +81,7 @@ def test_quick_run_logs_the_documented_series():
                  for name in ("loss_strong", "loss_weak", "loss_unrepresented", "represented_weak",
                               "squared_overlap")]
     per_alpha = ["alpha", "strong_exponent", "weak_exponent", "weak_exponent_predicted",
-                 "overlap_exponent", "strong_bend"]
+                 "overlap_exponent", "strong_bend", "widest_advantage"]
     assert set(series) == set(per_width + per_alpha)
     for name in per_width:
         assert series[name].axis == "width"
