@@ -38,13 +38,16 @@ are trained from the seed: one with weight decay `strong_weight_decay` (< 0)
 and one with `weak_weight_decay` (> 0). The models of one seed and alpha
 see the same batches; all models train at once, one batched tensor per
 width. The recipe (Adam with decoupled decay or growth, linear warm-up then
-cosine decay to 5%, fresh batches every step, lr 1e-2) is Liu et al.'s
-(their exp-10), scaled down in steps and batch to fit a CPU minute; the
-model and loop are those of phenomena.superposition. Departures, each
-measured (docs/phenomena/neural-scaling.md):
+cosine decay to 5%, fresh batches every step, width-scaled learning rates
+0.02 (8/m)^(1/4) for W and 2/m for b) follows Liu et al.'s code, scaled
+down in n, steps and batch to fit a CPU minute; the model and loop are
+those of phenomena.superposition. Departures, each measured
+(docs/phenomena/neural-scaling.md):
 
-- n = 2048 features for widths 4-32 (n/m >= 64). With n = 512 the strong
-  curve bends steeply once m > n/30 (local slopes -0.7 to -1.9).
+- n = 1024 features, widths 8-45 (n/m >= 23), six widths over a factor
+  5.6. Below m = 8 the strong models barely beat the trivial loss
+  E[x^2]/n (interference of variance 4/(3m) against signals of mean 1) and
+  the curve flattens; with n = 512 it steepens once m > n/30.
 - The bias starts at zero. Liu et al. draw it from N(0, 1); then every
   feature with b_i < -2 ||W_i||^2 never fires, gets no gradient and stays
   dead, a loss floor that does not fall with m (measured: 2-4% of the
@@ -57,17 +60,9 @@ measured (docs/phenomena/neural-scaling.md):
   dimension; starting small, features grow in order of frequency and decay
   stops the rare ones. With gamma = 1 the weak models still superpose 2-4
   features per dimension at this training length; gamma = 2 keeps about
-  1-2.5 per dimension, closer to Liu et al.'s weak regime.
+  1-2 per dimension, closer to Liu et al.'s weak regime.
 
-What this small version shows (docs/phenomena/neural-scaling.md has the
-numbers). The weak exponent is the data's: at each alpha it matches the
-exponent of E[x^2]/n sum_{i > m} p_i over the same widths (alpha - 1 plus a
-finite-n correction: 0.09 at alpha = 0.75, 0.33 at 1.25). The strong
-exponent stays near 1 at both (0.84 and 1.16), far above the weak one, and
-follows the squared overlaps (exponent 1.0). Like Liu et al.'s Fig. 6e it
-creeps up with alpha, here somewhat faster than theirs, and beyond alpha =
-1.25 the strong curve steepens toward the weak regime's alpha-dependence
-(1.35 at alpha = 1.5).
+WHAT-IT-SHOWS
 
 Probes logged against axis "width" (m), one set per alpha, named with the
 suffix alpha_tag(alpha) ("alpha0p75" for 0.75, "alpha1p25" for 1.25):
