@@ -1,6 +1,7 @@
 """The neural-scaling probes, its feature frequencies, and the QUICK run."""
 
 import math
+
 import pytest
 import torch
 
@@ -122,3 +123,15 @@ def test_batched_seeds_match_each_seed_run_alone():
     from test_superposition import assert_batched_seeds_match_each_seed_alone
 
     assert_batched_seeds_match_each_seed_alone("neural-scaling", [3, 8], rel=1e-5, abs=1e-9)
+
+
+@pytest.mark.slow
+def test_default_config_holds_every_claim_on_seed_0():
+    """The full default run (about 30 s of CPU) against every default claim."""
+    from runner.claims import check_claims
+
+    phenomenon = phenomena.get("neural-scaling")
+    recorder = Recorder()
+    phenomenon.run(phenomenon.make_config({}), recorder)
+    failed = [c.detail for c in check_claims(phenomenon.claims, recorder.series()) if not c.holds]
+    assert not failed, failed

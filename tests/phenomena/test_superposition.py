@@ -205,3 +205,15 @@ def test_batched_seeds_match_each_seed_run_alone():
     copy with the same per-copy shapes, so they agree to float rounding (in
     practice exactly)."""
     assert_batched_seeds_match_each_seed_alone("superposition", [3, 7, 11], rel=1e-5, abs=1e-7)
+
+
+@pytest.mark.slow
+def test_default_config_holds_every_claim_on_seed_0():
+    """The full default run (about 11 s of CPU) against every default claim."""
+    from runner.claims import check_claims
+
+    phenomenon = phenomena.get("superposition")
+    recorder = Recorder()
+    phenomenon.run(phenomenon.make_config({}), recorder)
+    failed = [c.detail for c in check_claims(phenomenon.claims, recorder.series()) if not c.holds]
+    assert not failed, failed
