@@ -125,13 +125,10 @@ def test_batched_seeds_match_each_seed_run_alone():
     assert_batched_seeds_match_each_seed_alone("neural-scaling", [3, 8], rel=1e-5, abs=1e-9)
 
 
+
 @pytest.mark.slow
 def test_default_config_holds_every_claim_on_seed_0():
-    """The full default run (about 30 s of CPU) against every default claim."""
-    from runner.claims import check_claims
+    """About 30 s of CPU."""
+    from test_superposition import assert_default_holds_every_claim
 
-    phenomenon = phenomena.get("neural-scaling")
-    recorder = Recorder()
-    phenomenon.run(phenomenon.make_config({}), recorder)
-    failed = [c.detail for c in check_claims(phenomenon.claims, recorder.series()) if not c.holds]
-    assert not failed, failed
+    assert_default_holds_every_claim("neural-scaling")

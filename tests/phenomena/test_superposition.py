@@ -207,13 +207,19 @@ def test_batched_seeds_match_each_seed_run_alone():
     assert_batched_seeds_match_each_seed_alone("superposition", [3, 7, 11], rel=1e-5, abs=1e-7)
 
 
-@pytest.mark.slow
-def test_default_config_holds_every_claim_on_seed_0():
-    """The full default run (about 11 s of CPU) against every default claim."""
+
+def assert_default_holds_every_claim(name: str) -> None:
+    """The full default run on seed 0 against every default claim (test_neural_scaling uses it too)."""
     from runner.claims import check_claims
 
-    phenomenon = phenomena.get("superposition")
+    phenomenon = phenomena.get(name)
     recorder = Recorder()
     phenomenon.run(phenomenon.make_config({}), recorder)
     failed = [c.detail for c in check_claims(phenomenon.claims, recorder.series()) if not c.holds]
     assert not failed, failed
+
+
+@pytest.mark.slow
+def test_default_config_holds_every_claim_on_seed_0():
+    """About 11 s of CPU."""
+    assert_default_holds_every_claim("superposition")
