@@ -22,9 +22,41 @@ I_i = 0.7^i):
   tetrahedra; the ReLU and the bias filter out the interference, which is
   rare when features are rarely active together.
 
+The figure reproduced: Elhage et al.'s "Demonstrating superposition" /
+"Basic results" figure (n = 20, m = 5, I_i = 0.7^i, sparsity swept from 0 to
+0.999), whose bars give ||W_i|| per feature and whether it shares its
+direction: at S = 0 five orthogonal features of norm 1 and fifteen at 0;
+as S grows, more and more features in superposition. The antipodal pairs and
+the dimensions per feature below 1/2 are those of their "Feature
+dimensionality" section.
+
+The default claims, and the curve without the phenomenon that each fails on:
+
+- final(features_represented) == final(hidden_dims): dense features keep
+  exactly m. Fails if the model superposes even dense features (more than m)
+  or leaves dimensions unused (fewer).
+- final(max_overlap) < 0.01: the m kept directions are orthogonal. Fails on
+  any dense solution that shares a direction (six unit features in five
+  dimensions overlap by at least 0.2, the Welch bound).
+- final(dims_per_feature) between 0.98 and 1.02: each kept feature has norm
+  1 and each dropped one norm 0. Fails on a dense solution with shrunken or
+  partly kept features.
+- initial(features_represented) > 2 * initial(hidden_dims): very sparse
+  features are superposed, more than two per dimension. Fails on a model
+  that keeps m orthogonal features whatever the sparsity (no superposition).
+- initial(dims_per_feature) <= 0.4: they are packed more densely than
+  antipodal pairs (1/2), toward pentagons (2/5). Fails on pairs only, or on a
+  few faint extra features.
+- max(max_overlap) >= 0.99: somewhere on the sweep two features lie on one
+  line in opposite directions. Fails on superposition without antipodal
+  pairs (the largest |cos| is 0.5 in a triangle, 0.81 in a pentagon, 1/3
+  in a tetrahedron).
+
 The experiment. One model per feature density 1 - S on a log grid is trained
 from the seed, all at once as one batched tensor (the models are independent;
-only the arithmetic is shared), and probed after training.
+only the arithmetic is shared), and probed after training. run_batch trains
+several seeds the same way, one more batch dimension; each seed's models see
+only that seed's initialisation and inputs.
 
 Probes logged against axis "density" (1 - S, increasing):
 
@@ -60,6 +92,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 TITLE = "Toy models of superposition: dense features get orthogonal dimensions, sparse ones share them"
@@ -88,17 +121,24 @@ class Config:
 QUICK = {"steps": 200, "batch_size": 256, "eval_size": 1000}
 
 CLAIMS = [
-    # Dense limit: about m features kept ...
-    "final(features_represented) between 0.8 * final(hidden_dims) and 1.2 * final(hidden_dims)",
-    # ... nearly orthogonal, one dimension each.
-    "final(max_overlap) < 0.1",
-    "final(dims_per_feature) >= 0.9",
-    # Sparse limit: more features than dimensions ...
-    "initial(features_represented) >= 2 * initial(hidden_dims)",
-    # ... packed at half a dimension or less each (antipodal pairs, polygons).
-    "initial(dims_per_feature) <= 0.5",
-    # Somewhere on the way two features share one line, in opposite directions.
-    "max(max_overlap) >= 0.95",
+    # Dense limit (1 - S = 1): exactly m features kept, the PCA-like solution
+    # (measured: m = 5 kept on seeds 0-19) ...
+    "final(features_represented) == final(hidden_dims)",
+    # ... mutually orthogonal (measured: largest |cos| <= 0.003; six unit
+    # features in 5 dimensions overlap by >= 0.2, the Welch bound) ...
+    "final(max_overlap) < 0.01",
+    # ... at one full dimension each: unit norms, the dropped ones at zero
+    # (measured 0.997-1.000).
+    "final(dims_per_feature) between 0.98 and 1.02",
+    # Sparse limit (1 - S = 0.001): more than twice as many features as
+    # dimensions (measured 12-15 in 5) ...
+    "initial(features_represented) > 2 * initial(hidden_dims)",
+    # ... packed more densely than antipodal pairs, toward pentagons' 2/5
+    # (measured 0.30-0.36; pairs alone would give 1/2).
+    "initial(dims_per_feature) <= 0.4",
+    # On the way, two features share one line in opposite directions: an
+    # antipodal pair (measured |cos| >= 0.9999 on every seed).
+    "max(max_overlap) >= 0.99",
 ]
 
 # A feature counts as represented when its norm exceeds this: trained norms
@@ -125,19 +165,39 @@ def reconstruct(weights: torch.Tensor, bias: torch.Tensor, inputs: torch.Tensor)
     return torch.relu(inputs @ weights @ weights.transpose(1, 2) + bias)
 
 
-def sample_features(
-    probability: torch.Tensor, batch_size: int, max_value: float, generator: torch.Generator
-) -> torch.Tensor:
-    """Sparse inputs [K, B, n]: feature i is active with probability[k, i], then uniform on [0, max_value].
+def feature_source(seed: int) -> np.random.Generator:
+    """The stream of random inputs of one seed (PCG64: about twice as fast as torch's CPU generator)."""
+    return np.random.Generator(np.random.PCG64(seed))
 
-    One uniform draw u per entry does both jobs: the feature is active when
-    u < p, and then u / p is itself uniform on [0, 1). One draw instead of
-    two halves the cost of sampling.
+
+def sample_features(
+    probability: torch.Tensor, batch_size: int, max_value: float, sources: list[np.random.Generator],
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Sparse inputs [G, B, n]: feature i of group g is active with probability[g, i], then uniform on [0, max_value).
+
+    The G groups are split evenly between the sources, in order: source s
+    makes groups s*G/S .. (s+1)*G/S - 1, so a seed's inputs do not depend on
+    which other seeds are trained beside it. A source draws one uniform u per
+    (input, feature) and all its groups use it: the feature is active when
+    u < p, and then u * max / p is itself uniform on [0, max). Each group
+    gets exactly the distribution asked for; groups of one source share
+    their randomness (with p' < p, every feature active at p' is also active
+    at p), which costs one draw for all of them. `out`, if given, is
+    overwritten and returned.
     """
-    models, n = probability.shape
-    uniform = torch.rand(models, batch_size, n, generator=generator)
-    scaled = uniform / probability[:, None, :]
-    return torch.where(scaled < 1, scaled * max_value, torch.zeros_like(scaled))
+    groups, n = probability.shape
+    per_source = groups // len(sources)
+    if out is None:
+        out = torch.empty(groups, batch_size, n)
+    # Numpy, in place on torch's buffer: its generator and branch-free
+    # select are 2-4x faster here than torch's.
+    inputs = out.numpy().reshape(len(sources), per_source, batch_size, n)
+    scale = (max_value / probability.clamp_min(1e-30)).numpy().reshape(len(sources), per_source, 1, n)
+    for s, source in enumerate(sources):
+        np.multiply(source.random((batch_size, n), dtype=np.float32), scale[s], out=inputs[s])
+    np.multiply(inputs, inputs < max_value, out=inputs)
+    return out
 
 
 def weighted_error(outputs: torch.Tensor, inputs: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
@@ -154,7 +214,7 @@ def lr_factor(step: int, steps: int) -> float:
     return MIN_LR_FACTOR + (1 - MIN_LR_FACTOR) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def decay_weights(weights: torch.Tensor, rate: torch.Tensor, lr: float) -> None:
+def decay_weights(weights: torch.Tensor, rate: torch.Tensor, lr: float | torch.Tensor) -> None:
     """Decoupled weight decay, per model, with Liu, Liu & Gore's sign convention.
 
     rate >= 0 is ordinary decay, W <- (1 - lr rate) W, which prunes rare
@@ -162,57 +222,142 @@ def decay_weights(weights: torch.Tensor, rate: torch.Tensor, lr: float) -> None:
     moves toward unit norm, W_i <- W_i + lr rate (1 - 1/||W_i||) W_i, so every
     feature gets represented (strong superposition). `rate` is [K, 1, 1].
     """
-    if not bool((rate != 0).any()):
-        return
     shrunk = weights * (1 - lr * rate)
     row_norm = weights.norm(dim=-1, keepdim=True)
     grown = weights + lr * rate * (1 - 1 / (row_norm + 1e-8)) * weights
     weights.copy_(torch.where(rate >= 0, shrunk, grown))
 
 
+def _grouped(tensor: torch.Tensor, groups: int) -> torch.Tensor:
+    """[K, r, c] -> [G, r, (K/G) c]: the K/G models of a group side by side."""
+    models, rows, cols = tensor.shape
+    per_group = models // groups
+    if per_group == 1:
+        return tensor
+    return tensor.view(groups, per_group, rows, cols).transpose(1, 2).reshape(groups, rows, per_group * cols)
+
+
+def _ungrouped(tensor: torch.Tensor, models: int) -> torch.Tensor:
+    """The inverse of _grouped: [G, r, (K/G) c] -> [K, r, c]."""
+    groups, rows, width = tensor.shape
+    per_group = models // groups
+    if per_group == 1:
+        return tensor
+    cols = width // per_group
+    return tensor.view(groups, rows, per_group, cols).transpose(1, 2).reshape(models, rows, cols)
+
+
+def gradients(params: torch.Tensor, inputs: torch.Tensor, weighting: torch.Tensor, grads: torch.Tensor,
+              work: dict | None = None) -> None:
+    """Write into grads the gradient of every model's loss sum_b sum_i w_i (ReLU(z_bi) - x_bi)^2.
+
+    params [K, n, m + 1] holds W_i in its first m columns and b_i in the
+    last; grads is laid out alike. inputs [G, B, n]: group g feeds models
+    g*K/G ... weighting w is [K, n, 1]. With z = x W W^T + b and the error
+    signal D_bi = z_bi - x_bi where z_bi > 0 and 0 elsewhere (ReLU's
+    backward), dl/dW = w (D^T x W) + x^T D (w W) and dl/db = w sum_b D. With
+    the bias as one more hidden unit that is always 1, that is three matrix
+    products and two passes over [K, B, n], a third of autograd's work.
+    `work` keeps the two [K, B, n] buffers between calls (fresh ones of that
+    size cost page faults every step).
+    """
+    models, n, _ = params.shape
+    groups, batch, _ = inputs.shape
+    work = {} if work is None else work
+    if "z" not in work or work["z"].shape != (models, batch, n) or work["z"].dtype != params.dtype:
+        work["z"] = torch.empty(models, batch, n, dtype=params.dtype)
+        work["error"] = torch.empty_like(work["z"])
+    z, error = work["z"], work["error"]
+    hidden = _ungrouped(torch.bmm(inputs, _grouped(params, groups)), models)
+    hidden[:, :, -1] = 1  # [K, B, m + 1]: x W, and the bias's constant input
+    torch.bmm(hidden, params.transpose(1, 2), out=z)  # x W W^T + b
+    torch.sub(z.view(groups, -1, batch, n), inputs[:, None], out=error.view(groups, -1, batch, n))
+    torch.ops.aten.threshold_backward.grad_input(error, z, 0.0, grad_input=error)  # D, in place
+    back = torch.bmm(error, params * weighting)
+    back[:, :, -1] = 0  # the bias does not act through the hidden layer
+    torch.bmm(error.transpose(1, 2), hidden, out=grads)
+    grads.mul_(weighting).add_(_ungrouped(torch.bmm(inputs.transpose(1, 2), _grouped(back, groups)), models))
+
+
+@dataclass
+class ToyModels:
+    """K toy models of one width m, trained together (see train_toy_models).
+
+    weights [K, n, m] and bias [K, 1, n] are plain tensors, updated in place
+    by training. importance is [K, n]; weight_decay is [K, 1, 1] (see
+    decay_weights). lr is the peak learning rate: one number, or a tensor
+    broadcast to [K, 1, m + 1], the weights' rate in the first m columns and
+    the bias's in the last.
+    """
+
+    weights: torch.Tensor
+    bias: torch.Tensor
+    importance: torch.Tensor
+    weight_decay: torch.Tensor
+    lr: float | torch.Tensor
+
+
 def train_toy_models(
+    blocks: list[ToyModels],
     *,
-    weights: torch.Tensor,
-    bias: torch.Tensor,
     probability: torch.Tensor,
-    importance: torch.Tensor,
     steps: int,
     batch_size: int,
     max_value: float,
-    lr_weights: float,
-    lr_bias: float,
-    weight_decay: torch.Tensor,
-    generator: torch.Generator,
-) -> torch.Tensor:
-    """Train K toy models in place with Adam on fresh batches; returns the training loss [steps, K].
+    sources: list[np.random.Generator],
+    progress=None,
+) -> None:
+    """Train blocks of toy models in place with Adam, on fresh batches shared by all blocks.
 
-    weights [K, n, m] and bias [K, 1, n] are leaf tensors with requires_grad;
-    probability and importance are [K, n]; weight_decay is [K, 1, 1] (see
-    decay_weights). Each model's loss is its own, so summing them for one
-    backward pass gives every model exactly its own gradient.
+    probability [G, n] gives the G input groups (see sample_features); in a
+    block of K models, group g feeds the K/G consecutive models g*K/G ..;
+    every block sees the same batches. progress(done, total) is called once
+    per step.
+
+    The loss of model k is 1/B sum_b sum_i I_i (ReLU(z_bi) - x_bi)^2, its
+    gradient written out by hand (see gradients). Models narrower than their
+    block (zero columns, for widths padded to a common m) stay exactly
+    zero-padded: zero columns get zero gradients. Each step: the gradients,
+    then the decay (decay_weights), then Adam -- torch.optim.Adam's update,
+    written out on one buffer holding W and b.
     """
-    optimizer = torch.optim.Adam([{"params": [weights], "lr": lr_weights},
-                                  {"params": [bias], "lr": lr_bias}])
-    peak = [lr_weights, lr_bias]
-    losses = torch.empty(steps, weights.shape[0])
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    states = []
+    for block in blocks:
+        m = block.weights.shape[2]
+        params = torch.cat([block.weights, block.bias.transpose(1, 2)], dim=2)  # [K, n, m + 1]
+        per_model = isinstance(block.lr, torch.Tensor)
+        states.append({
+            "block": block, "params": params, "W": params[:, :, :m], "grads": torch.empty_like(params),
+            "exp_avg": torch.zeros_like(params), "exp_avg_sq": torch.zeros_like(params),
+            "weighting": (2 / batch_size) * block.importance[:, :, None],
+            "lr_weights": block.lr[:, :, :1] if per_model else block.lr, "per_model": per_model,
+            "decays": bool((block.weight_decay != 0).any()),
+        })
+    work: dict = {}
+    inputs = torch.empty(probability.shape[0], batch_size, probability.shape[1])
     for step in range(steps):
         factor = lr_factor(step, steps)
-        for group, lr in zip(optimizer.param_groups, peak):
-            group["lr"] = lr * factor
-        inputs = sample_features(probability, batch_size, max_value, generator)
-        loss = weighted_error(reconstruct(weights, bias, inputs), inputs, importance)
-        optimizer.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        with torch.no_grad():
-            decay_weights(weights, weight_decay, lr_weights * factor)
-        optimizer.step()
-        losses[step] = loss.detach()
-    return losses
-
-
-def init_weights(models: int, n: int, m: int, generator: torch.Generator) -> torch.Tensor:
-    """Gaussian rows of expected norm ~1 (std 1/sqrt(m)), as Liu, Liu & Gore initialise."""
-    return torch.randn(models, n, m, generator=generator) / math.sqrt(m)
+        t = step + 1
+        sample_features(probability, batch_size, max_value, sources, out=inputs)
+        for state in states:
+            params, grads, exp_avg, exp_avg_sq = state["params"], state["grads"], state["exp_avg"], state["exp_avg_sq"]
+            gradients(params, inputs, state["weighting"], grads, work)
+            if state["decays"]:
+                decay_weights(state["W"], state["block"].weight_decay, state["lr_weights"] * factor)
+            exp_avg.lerp_(grads, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grads, grads, value=1 - beta2)
+            denom = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2**t)).add_(eps)
+            if state["per_model"]:
+                params.addcdiv_(exp_avg * state["block"].lr, denom, value=-factor / (1 - beta1**t))
+            else:
+                params.addcdiv_(exp_avg, denom, value=-state["block"].lr * factor / (1 - beta1**t))
+        if progress is not None:
+            progress(t, steps)
+    for state in states:
+        block, m = state["block"], state["W"].shape[2]
+        block.weights.copy_(state["W"])
+        block.bias.copy_(state["params"][:, :, m].unsqueeze(1))
 
 
 # --- probes ----------------------------------------------------------------
@@ -259,48 +404,71 @@ def max_overlap(weights: torch.Tensor, represented: torch.Tensor) -> torch.Tenso
 # --- the experiment ----------------------------------------------------------
 
 
-def run(config: Config, log) -> None:
-    generator = torch.Generator().manual_seed(config.seed)
-    densities = sorted(float(d) for d in config.densities)
-    models, n, m = len(densities), config.n_features, config.hidden_dims
+def report_progress(logs: list):
+    """A progress(done, total) callback that reports to every log."""
 
-    probability = torch.tensor(densities)[:, None].expand(models, n).contiguous()
+    def progress(done: int, total: int) -> None:
+        for log in logs:
+            log.progress(done, total)
+
+    return progress
+
+
+def run(config: Config, log) -> None:
+    run_batch(config, [config.seed], [log])
+
+
+def run_batch(config: Config, seeds: list[int], logs: list) -> None:
+    """Train the density sweep of every seed at once: one batched tensor of len(seeds) x len(densities) models.
+
+    Seed s initialises its models from torch.Generator().manual_seed(s) and
+    draws its inputs from feature_source(s), whatever else runs beside it.
+    """
+    densities = sorted(float(d) for d in config.densities)
+    per_seed, n, m = len(densities), config.n_features, config.hidden_dims
+    models = per_seed * len(seeds)
+
+    probability = torch.tensor(densities)[:, None].expand(per_seed, n).repeat(len(seeds), 1)
     importance = (config.importance_decay ** torch.arange(n, dtype=torch.float32)).expand(models, n)
     # Xavier-normal weights and zero bias, as in Elhage et al.'s notebook.
-    weights = (torch.randn(models, n, m, generator=generator) * math.sqrt(2 / (n + m))).requires_grad_()
-    bias = torch.zeros(models, 1, n, requires_grad=True)
+    weights = torch.cat([
+        torch.randn(per_seed, n, m, generator=torch.Generator().manual_seed(seed)) * math.sqrt(2 / (n + m))
+        for seed in seeds
+    ])
+    bias = torch.zeros(models, 1, n)
+    sources = [feature_source(seed) for seed in seeds]
     train_toy_models(
-        weights=weights, bias=bias, probability=probability, importance=importance,
-        steps=config.steps, batch_size=config.batch_size, max_value=1.0,
-        lr_weights=config.lr, lr_bias=config.lr,
-        weight_decay=torch.zeros(models, 1, 1), generator=generator,
+        [ToyModels(weights, bias, importance, weight_decay=torch.zeros(models, 1, 1), lr=config.lr)],
+        probability=probability, steps=config.steps, batch_size=config.batch_size, max_value=1.0,
+        sources=sources, progress=report_progress(logs),
     )
 
-    with torch.no_grad():
-        inputs = sample_features(probability, config.eval_size, 1.0, generator)
-        loss = weighted_error(reconstruct(weights, bias, inputs), inputs, importance)
-        trained = weights.detach()
-        norms = feature_norms(trained)
-        represented = norms > REPRESENTED_NORM
-        count = represented.sum(-1)
-        leak = interference(trained)
-        mean_leak = (leak * represented).sum(-1) / count.clamp_min(1)
-        per_feature = feature_dimensionality(trained)
-        spread = dims_per_feature(trained)
-        overlap = max_overlap(trained, represented)
+    inputs = sample_features(probability, config.eval_size, 1.0, sources)
+    loss = weighted_error(reconstruct(weights, bias, inputs), inputs, importance)
+    norms = feature_norms(weights)
+    represented = norms > REPRESENTED_NORM
+    count = represented.sum(-1)
+    leak = interference(weights)
+    mean_leak = (leak * represented).sum(-1) / count.clamp_min(1)
+    per_feature = feature_dimensionality(weights)
+    spread = dims_per_feature(weights)
+    overlap = max_overlap(weights, represented)
 
-    for k, density in enumerate(densities):
-        log(
-            density, axis="density",
-            features_represented=count[k], fraction_represented=count[k] / n,
-            hidden_dims=m, dims_per_feature=spread[k], max_overlap=overlap[k],
-            mean_interference=mean_leak[k], loss=loss[k],
-        )
-    sparse, dense = 0, models - 1
-    for i in range(n):
-        log(
-            i, axis="feature",
-            feature_norm_sparse=norms[sparse, i], feature_norm_dense=norms[dense, i],
-            feature_dimensionality_sparse=per_feature[sparse, i],
-            feature_dimensionality_dense=per_feature[dense, i],
-        )
+    for s, log in enumerate(logs):
+        first = s * per_seed
+        for j, density in enumerate(densities):
+            k = first + j
+            log(
+                density, axis="density",
+                features_represented=count[k], fraction_represented=count[k] / n,
+                hidden_dims=m, dims_per_feature=spread[k], max_overlap=overlap[k],
+                mean_interference=mean_leak[k], loss=loss[k],
+            )
+        sparse, dense = first, first + per_seed - 1
+        for i in range(n):
+            log(
+                i, axis="feature",
+                feature_norm_sparse=norms[sparse, i], feature_norm_dense=norms[dense, i],
+                feature_dimensionality_sparse=per_feature[sparse, i],
+                feature_dimensionality_dense=per_feature[dense, i],
+            )

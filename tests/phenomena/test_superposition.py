@@ -65,16 +65,49 @@ def test_max_overlap_ignores_features_that_are_not_represented():
 
 def test_sample_features_is_sparse_uniform_and_seeded():
     probability = torch.tensor([[1.0, 0.1, 0.0]])
-    first = sp.sample_features(probability, 20_000, 2.0, torch.Generator().manual_seed(3))
-    again = sp.sample_features(probability, 20_000, 2.0, torch.Generator().manual_seed(3))
+    first = sp.sample_features(probability, 20_000, 2.0, [sp.feature_source(3)])
+    again = sp.sample_features(probability, 20_000, 2.0, [sp.feature_source(3)])
     assert torch.equal(first, again)
     active = (first > 0).float().mean(dim=1)[0]
     assert active[0] > 0.999 and active[1] == pytest.approx(0.1, abs=0.01) and active[2] == 0
     assert first.max() < 2.0
-    # Active values are uniform on [0, max_value]: mean 1 for max_value 2.
+    # Active values are uniform on [0, max_value): mean 1 for max_value 2.
     assert first[0, :, 0].mean() == pytest.approx(1.0, abs=0.02)
     values = first[0, :, 1][first[0, :, 1] > 0]
     assert values.mean() == pytest.approx(1.0, abs=0.05)
+
+
+def test_each_source_feeds_its_own_groups_whatever_runs_beside_it():
+    probability = torch.tensor([[0.5, 0.2], [0.1, 0.9]])
+    alone = [sp.sample_features(probability, 64, 1.0, [sp.feature_source(s)]) for s in (4, 5)]
+    together = sp.sample_features(probability.repeat(2, 1), 64, 1.0, [sp.feature_source(4), sp.feature_source(5)])
+    assert torch.equal(together, torch.cat(alone))
+    # The groups of one source share their draws: a feature active at p' < p is active at p.
+    first = alone[0]
+    assert bool(((first[1, :, 0] > 0) <= (first[0, :, 0] > 0)).all())
+
+
+def test_hand_written_gradients_match_autograd():
+    generator = torch.Generator().manual_seed(0)
+    groups, per_group, batch, n, m = 2, 3, 64, 30, 4
+    models = groups * per_group
+    weights = torch.randn(models, n, m, generator=generator, dtype=torch.float64)
+    weights[1, :, 2:] = 0  # a narrower model, zero-padded to m
+    bias = 0.3 * torch.randn(models, 1, n, generator=generator, dtype=torch.float64)
+    inputs = sp.sample_features(torch.rand(groups, n, generator=generator) * 0.3, batch, 1.0,
+                                [sp.feature_source(0)]).double()
+    importance = torch.rand(models, n, generator=generator, dtype=torch.float64)
+    grads = torch.empty(models, n, m + 1, dtype=torch.float64)
+    params = torch.cat([weights, bias.transpose(1, 2)], dim=2)
+    sp.gradients(params, inputs, (2 / batch) * importance[:, :, None], grads)
+
+    weights.requires_grad_()
+    bias.requires_grad_()
+    each = inputs.repeat_interleave(per_group, 0)
+    sp.weighted_error(sp.reconstruct(weights, bias, each), each, importance).sum().backward()
+    assert torch.allclose(grads[:, :, :m], weights.grad, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(grads[:, :, m], bias.grad[:, 0], rtol=1e-10, atol=1e-12)
+    assert grads[1, :, 2:m].abs().max() == 0  # padding stays padding
 
 
 def test_positive_decay_shrinks_and_negative_decay_pulls_rows_to_unit_norm():
@@ -92,16 +125,19 @@ def test_positive_decay_shrinks_and_negative_decay_pulls_rows_to_unit_norm():
 def test_training_on_dense_features_keeps_the_most_important_orthogonally():
     generator = torch.Generator().manual_seed(0)
     n, m = 6, 2
-    weights = (torch.randn(1, n, m, generator=generator) * 0.3).requires_grad_()
-    bias = torch.zeros(1, 1, n, requires_grad=True)
-    losses = sp.train_toy_models(
-        weights=weights, bias=bias, probability=torch.ones(1, n),
-        importance=(0.5 ** torch.arange(n, dtype=torch.float32))[None],
-        steps=600, batch_size=256, max_value=1.0, lr_weights=3e-2, lr_bias=3e-2,
-        weight_decay=torch.zeros(1, 1, 1), generator=generator,
+    weights = torch.randn(1, n, m, generator=generator) * 0.3
+    bias = torch.zeros(1, 1, n)
+    importance = (0.5 ** torch.arange(n, dtype=torch.float32))[None]
+    probability = torch.ones(1, n)
+    eval_inputs = sp.sample_features(probability, 2000, 1.0, [sp.feature_source(1)])
+    before = sp.weighted_error(sp.reconstruct(weights, bias, eval_inputs), eval_inputs, importance)
+    sp.train_toy_models(
+        [sp.ToyModels(weights, bias, importance, weight_decay=torch.zeros(1, 1, 1), lr=3e-2)],
+        probability=probability, steps=600, batch_size=256, max_value=1.0, sources=[sp.feature_source(0)],
     )
-    assert losses[-50:].mean() < 0.5 * losses[:10].mean()
-    norms = sp.feature_norms(weights.detach())[0]
+    after = sp.weighted_error(sp.reconstruct(weights, bias, eval_inputs), eval_inputs, importance)
+    assert after < 0.5 * before
+    norms = sp.feature_norms(weights)[0]
     assert (norms[:2] > 0.8).all() and (norms[2:] < 0.3).all()
 
 
@@ -128,3 +164,62 @@ def test_quick_run_logs_the_documented_series():
     assert all(0 <= c <= config.n_features for c in counts)
     assert series["fraction_represented"].y == pytest.approx([c / config.n_features for c in counts])
 
+
+
+def test_run_reports_progress_to_the_end():
+    phenomenon = phenomena.get("superposition")
+    config = phenomenon.make_config({**phenomenon.quick, "seed": 1})
+    recorder = Recorder()
+    phenomenon.run(config, recorder)
+    assert recorder.latest_progress == (config.steps, config.steps)
+
+
+def assert_batched_seeds_match_each_seed_alone(name: str, seeds: list[int], rel: float, abs: float) -> None:
+    """On the QUICK config, run_batch(seeds) gives every seed the curves of that seed run
+    alone (within rel/abs), the same claim results, and progress to the end.
+    (test_neural_scaling uses it too.)"""
+    from dataclasses import replace
+
+    from runner.claims import check_claims
+
+    phenomenon = phenomena.get(name)
+    config = phenomenon.make_config(phenomenon.quick)
+    batched = [Recorder() for _ in seeds]
+    phenomenon.run_batch(config, seeds, batched)
+    for seed, recorder in zip(seeds, batched):
+        alone = Recorder()
+        phenomenon.run(replace(config, seed=seed), alone)
+        solo, batch = alone.series(), recorder.series()
+        assert set(solo) == set(batch)
+        for series in solo:
+            assert batch[series].x == solo[series].x
+            assert batch[series].y == pytest.approx(solo[series].y, rel=rel, abs=abs), series
+        assert [c.holds for c in check_claims(phenomenon.claims, batch)] == \
+            [c.holds for c in check_claims(phenomenon.claims, solo)]
+        assert recorder.latest_progress == (config.steps, config.steps)
+
+
+def test_batched_seeds_match_each_seed_run_alone():
+    """Tolerance rtol 1e-5, atol 1e-7. The copies share nothing but the arithmetic
+    (each has its own generators), and the batched matrix products compute every
+    copy with the same per-copy shapes, so they agree to float rounding (in
+    practice exactly)."""
+    assert_batched_seeds_match_each_seed_alone("superposition", [3, 7, 11], rel=1e-5, abs=1e-7)
+
+
+
+def assert_default_holds_every_claim(name: str) -> None:
+    """The full default run on seed 0 against every default claim (test_neural_scaling uses it too)."""
+    from runner.claims import check_claims
+
+    phenomenon = phenomena.get(name)
+    recorder = Recorder()
+    phenomenon.run(phenomenon.make_config({}), recorder)
+    failed = [c.detail for c in check_claims(phenomenon.claims, recorder.series()) if not c.holds]
+    assert not failed, failed
+
+
+@pytest.mark.slow
+def test_default_config_holds_every_claim_on_seed_0():
+    """About 11 s of CPU."""
+    assert_default_holds_every_claim("superposition")
