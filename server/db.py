@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,12 +19,43 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
+# The database holds token hashes and hidden comment revisions: only the server's
+# user may read it (a recipe run under another uid, or another user, may not).
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def make_private_sqlite_file(path: Path) -> None:
+    """Create the SQLite file `path` readable by this user only (0600), in a directory of
+    its own (0700) when there is none yet, and take group and other access away from the
+    file and its WAL, shared-memory and journal files if they have it.
+
+    SQLite creates the WAL and shared-memory files with the mode of the database file,
+    so creating that file 0600 before SQLite opens it is what keeps them private.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+        os.chmod(path.parent, PRIVATE_DIR_MODE)  # whatever the umask
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, PRIVATE_FILE_MODE))
+    for suffix in SQLITE_COMPANIONS:
+        companion = path.with_name(path.name + suffix)
+        try:
+            if companion.stat().st_mode & 0o077:
+                os.chmod(companion, PRIVATE_FILE_MODE)
+        except FileNotFoundError:
+            continue
+        except PermissionError:  # not ours: say nothing here; SQLite will say if it matters
+            continue
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL mode, foreign keys and a busy timeout."""
+    """An engine for `url`; SQLite gets WAL mode, foreign keys and a busy timeout, and a
+    file only the server's user can read."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:" and not path.startswith("file:"):
+            make_private_sqlite_file(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False})
 
         @event.listens_for(engine, "connect")
