@@ -12,8 +12,9 @@ from server.citations import api as citations_api
 from server.community import api as community_api
 from server.community import feeds
 from server.db import make_engine
-from server.errors import BodySizeLimit, install_error_handlers
+from server.errors import install_error_handlers
 from server.initial_data import ensure_phenomena
+from server.limits import RequestLimits, body_limits
 from server.observations import api as observations_api
 from server.observations import pages as observation_pages
 from server.phenomena import api as phenomena_api
@@ -67,5 +68,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.mount("/static", static.static_files(), name="static")
     install_error_pages(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLimits, **body_limits(settings))
     return app

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     # A request body larger than this is refused with 413. 20 series of 5,000
     # points are ~4 MB of JSON; 32 MB leaves room for long sweeps.
     max_body_bytes: int = 32 * 1024 * 1024
+    # The limit of a worker's result (POST /jobs/{id}/complete), which holds a run of
+    # every seed: 0 means (verify_seeds + 1) x max_body_bytes. Gzip-compressed bodies
+    # (Content-Encoding: gzip, as workers send them) count decompressed.
+    max_result_bytes: int = 0
     # Fresh seeds a worker runs besides the original one (docs/design.md, "Verification").
     verify_seeds: int = 4
     # Whether workers run submitted source at all (it always runs sandboxed).
@@ -44,6 +48,9 @@ class Settings(BaseSettings):
     seed_canonical: bool = True
     # Items per page of lists, at most.
     max_page_size: int = 200
+
+    def result_body_limit(self) -> int:
+        return self.max_result_bytes or (self.verify_seeds + 1) * self.max_body_bytes
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from runner.spec import Relation, Verdict
+from runner.spec import FiniteNumber, Id, Line, Relation, Text, Verdict
 from server.public import Record
 
 # --- what the API takes -----------------------------------------------------------
@@ -17,23 +17,23 @@ class LinkCreate(BaseModel):
     """`this observation <relation> target`; name exactly one kind of target."""
 
     relation: Relation
-    target: str | None = Field(default=None, description="an observation: T-7 or T-7v2")
-    targets: list[str] = Field(default_factory=list, description="several (for `unifies`)")
-    phenomenon: str | None = Field(default=None, description="a phenomenon slug")
-    external: str | None = Field(default=None, description="arXiv id, DOI or URL")
-    note: str = Field(default="", max_length=5000)
+    target: Line | None = Field(default=None, description="an observation: T-7 or T-7v2")
+    targets: list[Line] = Field(default_factory=list, description="several (for `unifies`)")
+    phenomenon: Line | None = Field(default=None, description="a phenomenon slug")
+    external: Line | None = Field(default=None, description="arXiv id, DOI or URL")
+    note: Text = Field(default="", max_length=5000)
 
 
 class CommentCreate(BaseModel):
-    body: str = Field(min_length=1)
-    parent: int | None = None
+    body: Text = Field(min_length=1)
+    parent: Id | None = None
     # Optional anchor on a curve of the version commented on.
-    series: str | None = None
-    x: float | None = None
+    series: Line | None = None
+    x: FiniteNumber | None = None
 
 
 class CommentEdit(BaseModel):
-    body: str = Field(min_length=1)
+    body: Text = Field(min_length=1)
 
 
 # --- links ------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from runner.spec import (
     RunStatus,
     Series,
     SeriesComparison,
+    Text,
     Verdict,
 )
 from server.community.schemas import CommentPublic, LinksOf, Reproductions
@@ -133,8 +134,8 @@ Metrics = dict[str, Series] | AllRunsMetrics
 
 
 class VersionCreate(ObservationCreate):
-    change_message: str = Field(min_length=1, max_length=2000, description="what changed")
+    change_message: Text = Field(min_length=1, max_length=2000, description="what changed")
 
 
 class WithdrawRequest(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)

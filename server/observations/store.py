@@ -6,9 +6,6 @@ the job does), and raise `Problem` for input a person must fix.
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 from sqlmodel import Session, select
 
 from runner.claims import ClaimSyntaxError, validate_claim
@@ -92,18 +89,6 @@ def _check_submission(body: ObservationCreate) -> None:
             raise invalid(
                 f"tags: {tag!r} is not a tag; use lower-case words joined by hyphens"
             )
-    _check_finite(body.config, "config")
-
-
-def _check_finite(value: Any, where: str) -> None:
-    if isinstance(value, float) and not np.isfinite(value):
-        raise invalid(f"{where}: {value!r} is not allowed; use a finite number or null")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_finite(item, f"{where}.{key}")
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_finite(item, f"{where}[{i}]")
 
 
 def create_observation(

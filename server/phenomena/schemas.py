@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from runner.spec import Line, Text
 from server.community.schemas import LinkPublic
 from server.observations.schemas import ObservationSummary
 from server.public import Record
@@ -11,8 +12,8 @@ from server.public import Record
 
 class PhenomenonCreate(BaseModel):
     slug: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=20_000)
+    name: Line = Field(min_length=1, max_length=200)
+    description: Text = Field(default="", max_length=20_000)
 
 
 class PhenomenonPublic(Record):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
 
 from runner.spec import (
+    Id,
     JobAssignment,
     JobClaimRequest,
     JobComplete,
@@ -26,6 +29,8 @@ from server.verification.queue import (
 from server.verification.schemas import JobCompleted, JobFailed, JobReleased
 
 router = APIRouter(prefix="/jobs", tags=["worker"])
+
+JobId = Annotated[Id, Path(description="the job's number, from /jobs/claim")]
 
 
 def _policy(settings) -> RetryPolicy:
@@ -57,7 +62,7 @@ def claim(body: JobClaimRequest, session: SessionDep, settings: SettingsDep,
 
 
 @router.post("/{job_id}/heartbeat", response_model=JobHeartbeatReply)
-def beat(job_id: int, body: JobHeartbeat, session: SessionDep, settings: SettingsDep,
+def beat(job_id: JobId, body: JobHeartbeat, session: SessionDep, settings: SettingsDep,
          worker: WorkerUser) -> JobHeartbeatReply:
     """Extend the lease; `cancelled: true` tells the worker to stop."""
     reply = heartbeat(session=session, job_id=job_id, worker_id=body.worker_id,
@@ -67,7 +72,7 @@ def beat(job_id: int, body: JobHeartbeat, session: SessionDep, settings: Setting
 
 
 @router.post("/{job_id}/complete", response_model=JobCompleted)
-def complete(job_id: int, body: JobComplete, session: SessionDep,
+def complete(job_id: JobId, body: JobComplete, session: SessionDep,
              worker: WorkerUser) -> JobCompleted:
     """Record the runs and the verdict; refused (409) once the lease has lapsed."""
     version = complete_job(session=session, job_id=job_id, result=body, user_id=worker.id)
@@ -77,7 +82,7 @@ def complete(job_id: int, body: JobComplete, session: SessionDep,
 
 
 @router.post("/{job_id}/fail", response_model=JobFailed)
-def fail(job_id: int, body: JobFail, session: SessionDep, settings: SettingsDep,
+def fail(job_id: JobId, body: JobFail, session: SessionDep, settings: SettingsDep,
          worker: WorkerUser) -> JobFailed:
     """Report that the job could not be run; it is retried or ends in verdict `error`."""
     job = fail_job(session=session, job_id=job_id, worker_id=body.worker_id, reason=body.reason,
@@ -87,7 +92,7 @@ def fail(job_id: int, body: JobFail, session: SessionDep, settings: SettingsDep,
 
 
 @router.post("/{job_id}/release", response_model=JobReleased)
-def release(job_id: int, body: JobHeartbeat, session: SessionDep,
+def release(job_id: JobId, body: JobHeartbeat, session: SessionDep,
             worker: WorkerUser) -> JobReleased:
     """Hand a job back to the queue without counting the attempt (a worker shutting down)."""
     job = release_job(session=session, job_id=job_id, worker_id=body.worker_id,

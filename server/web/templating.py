@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from sqlmodel import Session
 from starlette.datastructures import URL
 
-from runner.spec import Verdict
+from runner.spec import MAX_ID, Verdict
 from server.errors import invalid
 from server.users.signin import csrf_token, signed_in_user
 from server.web.assets import code_css_url, plotly_url, static_url
@@ -108,6 +108,6 @@ def page_cursor(value: str | None) -> int | None:
     """The cursor of a page's query string (`?cursor=123`), None on the first page."""
     if value is None or value == "":
         return None
-    if not value.isdigit():
-        raise invalid(f"cursor: {value!r} is not a cursor from a previous page")
+    if not value.isdigit() or len(value) > 19 or int(value) > MAX_ID:
+        raise invalid(f"cursor: {value[:40]!r} is not a cursor from a previous page")
     return int(value)
