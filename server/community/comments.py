@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlmodel import Session, select
 
 from server.community.schemas import (
@@ -24,6 +26,11 @@ from server.observations.queries import author_run, format_ref
 from server.users.accounts import users_by_id
 
 MAX_COMMENT_CHARS = 20_000
+# Replies nest at most this many levels below a top-level comment. A reply to a
+# comment this deep is placed beside it (under the same parent), where the thread
+# can still show it indented: nothing is refused and nothing is lost, and no chain
+# of replies can make a thread too deep to draw (issue 11).
+MAX_REPLY_DEPTH = 8
 
 
 def create_comment(
@@ -32,12 +39,14 @@ def create_comment(
 ) -> Comment:
     if len(body.body) > MAX_COMMENT_CHARS:
         raise invalid(f"body: {len(body.body):,} characters; the limit is {MAX_COMMENT_CHARS:,}")
-    if body.parent is not None:
-        parent = session.get(Comment, body.parent)
+    parent_id = body.parent
+    if parent_id is not None:
+        parent = session.get(Comment, parent_id)
         if parent is None or parent.observation_id != observation.id:
             raise invalid(
                 f"parent: there is no comment {body.parent} on {format_ref(observation.id)}"
             )
+        parent_id = _reply_parent(session=session, observation=observation, parent=parent)
     if body.x is not None and body.series is None:
         raise invalid("x: a point on a curve needs `series` too")
     if body.series is not None:
@@ -49,10 +58,25 @@ def create_comment(
                 f"{body.series!r}; it has: {', '.join(sorted(names))}"
             )
     comment = Comment(observation_id=observation.id, version=version.version, author_id=author.id,
-                      parent_id=body.parent, body=body.body, series=body.series, x=body.x)
+                      parent_id=parent_id, body=body.body, series=body.series, x=body.x)
     session.add(comment)
     session.flush()
     return comment
+
+
+def _reply_parent(*, session: Session, observation: Observation, parent: Comment) -> int:
+    """The comment a reply to `parent` hangs under: `parent`, or, when `parent` is
+    MAX_REPLY_DEPTH deep already, its ancestor one level up (so the reply sits beside it).
+    Reads the thread's (id, parent) pairs once; walks them without recursion."""
+    parents = dict(session.exec(
+        select(Comment.id, Comment.parent_id).where(Comment.observation_id == observation.id)
+    ).all())
+    chain = [parent.id]  # parent, its parent, ..., the top-level comment
+    while parents.get(chain[-1]) is not None and len(chain) <= len(parents):
+        chain.append(parents[chain[-1]])
+    if len(chain) <= MAX_REPLY_DEPTH:
+        return parent.id
+    return chain[len(chain) - MAX_REPLY_DEPTH]
 
 
 def find_comment(*, session: Session, comment_id: int) -> Comment:
@@ -104,20 +128,57 @@ def comment_public(comment: Comment, authors: dict[int, User]) -> CommentPublic:
 
 
 def comment_thread(*, session: Session, observation: Observation) -> list[CommentPublic]:
-    """Comments as a tree (replies nested), oldest first."""
+    """Comments as a tree (replies nested), oldest first, at most MAX_REPLY_DEPTH replies
+    deep: a deeper one (stored before the limit) is shown beside its parent, as a new
+    reply to it would be placed. Built in one pass, without recursion."""
     rows = session.exec(
         select(Comment).where(Comment.observation_id == observation.id).order_by(Comment.id)
     ).all()
     authors = users_by_id(session=session, ids={c.author_id for c in rows})
     nodes = {c.id: comment_public(c, authors) for c in rows}
+    depth: dict[int, int] = {}
+    shown_under: dict[int, int | None] = {}  # the node each one is nested in
     roots = []
-    for comment in rows:
+    for comment in rows:  # by id: a parent comes before its replies
         node = nodes[comment.id]
-        if comment.parent_id and comment.parent_id in nodes:
-            nodes[comment.parent_id].replies.append(node)
-        else:
+        parent = comment.parent_id if comment.parent_id in nodes else None
+        if parent is not None and depth[parent] >= MAX_REPLY_DEPTH:
+            parent = shown_under[parent]
+        shown_under[comment.id] = parent
+        depth[comment.id] = 0 if parent is None else depth[parent] + 1
+        if parent is None:
             roots.append(node)
+        else:
+            nodes[parent].replies.append(node)
     return roots
+
+
+@dataclass(frozen=True)
+class ThreadRow:
+    """One comment of a thread drawn as a flat list: how deep it is, whether a list of
+    replies opens after it, and how many enclosing lists close after it."""
+
+    node: CommentPublic
+    depth: int
+    opens: bool
+    closes: int
+
+
+def thread_rows(roots: list[CommentPublic]) -> list[ThreadRow]:
+    """The thread in reading order (each comment, then its replies), for a template to
+    draw with a loop rather than a recursive macro."""
+    order: list[tuple[CommentPublic, int]] = []
+    stack = [(node, 0) for node in reversed(roots)]
+    while stack:
+        node, depth = stack.pop()
+        order.append((node, depth))
+        stack.extend((reply, depth + 1) for reply in reversed(node.replies))
+    rows = []
+    for i, (node, depth) in enumerate(order):
+        after = order[i + 1][1] if i + 1 < len(order) else 0
+        rows.append(ThreadRow(node=node, depth=depth, opens=bool(node.replies),
+                              closes=0 if node.replies else depth - after))
+    return rows
 
 
 def comment_revisions(*, session: Session, comment: Comment) -> list[CommentRevisionPublic]:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import Session
 
 from runner.spec import ClaimResult
+from server.community.comments import MAX_REPLY_DEPTH, ThreadRow, thread_rows
 from server.community.links import group_by_relation
 from server.community.schemas import LinkPublic
 from server.models import Observation, ObservationVersion, Recipe
@@ -42,7 +43,9 @@ class ObservationView:
     panels: list[Panel]
     links_out: dict[str, list[LinkPublic]]
     links_in: dict[str, list[LinkPublic]]
+    thread: list[ThreadRow]  # record.comments in reading order, drawn with a loop
     environment: dict[str, Any] = field(default_factory=dict)
+    max_reply_depth: int = MAX_REPLY_DEPTH
 
 
 def observation_view(
@@ -67,6 +70,7 @@ def observation_view(
         panels=build_panels(session=session, styles=styles),
         links_out=group_by_relation(record.links.outgoing),
         links_in=group_by_relation(record.links.incoming),
+        thread=thread_rows(record.comments),
         environment={k: v for k, v in (record.environment or {}).items() if v is not None},
     )
 
