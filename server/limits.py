@@ -135,8 +135,8 @@ def _inflate(compressed: bytes, limit: BodyLimit) -> bytes:
                 raise _too_large(limit, decompressed=True)
             pending = inflater.unconsumed_tail
     except zlib.error as exc:
-        raise _Refused(400, "Invalid gzip body",
-                       f"the body says Content-Encoding: gzip but does not inflate ({exc})") from None
+        raise _Refused(400, "Invalid gzip body", "the body says Content-Encoding: gzip but "
+                       f"does not inflate ({exc})") from None
     if not inflater.eof:
         raise _Refused(400, "Invalid gzip body", "the gzip body ends before its end marker")
     if inflater.unused_data.strip(b"\0"):

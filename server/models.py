@@ -21,6 +21,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def html_column() -> Any:
+    """Markdown (or source) rendered to sanitised HTML when it was written: pages show
+    it as it is and never render on a view (issue 11, migration 0005)."""
+    return Field(default="", sa_column=Column(Text, nullable=False, default="",
+                                              server_default=""))
+
+
 class TokenScope(str, enum.Enum):
     write = "write"  # post observations, links, comments as the token's user
     worker = "worker"  # claim and complete verification jobs
@@ -61,6 +68,7 @@ class Phenomenon(SQLModel, table=True):
     slug: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     name: str = Field(max_length=200)
     description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    description_html: str = html_column()
     created_by: int | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -75,6 +83,8 @@ class Recipe(SQLModel, table=True):
     sha256: str = Field(max_length=64, index=True)
     builtin: str | None = Field(default=None, max_length=64)
     source: str | None = Field(default=None, sa_column=Column(Text))
+    # The source highlighted (Pygments), for the observation page; "" for a built-in.
+    source_html: str = html_column()
     entrypoint: str = Field(default="run", max_length=100)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -112,6 +122,7 @@ class ObservationVersion(SQLModel, table=True):
     version: int
     title: str = Field(max_length=300)
     notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    notes_html: str = html_column()
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     recipe_id: int = Field(foreign_key="recipe.id")
     config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -226,6 +237,7 @@ class Link(SQLModel, table=True):
     # An arXiv id, DOI or URL ("" when the target is internal, so uniqueness holds).
     target_external: str = Field(default="", max_length=500)
     note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    note_html: str = html_column()
     author_id: int = Field(foreign_key="user.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -237,6 +249,7 @@ class Comment(SQLModel, table=True):
     author_id: int = Field(foreign_key="user.id", index=True)
     parent_id: int | None = Field(default=None, foreign_key="comment.id")
     body: str = Field(sa_column=Column(Text, nullable=False))
+    body_html: str = html_column()
     # Optional anchor on a curve: the series and the index the comment is about.
     series: str | None = Field(default=None, max_length=64)
     x: float | None = None

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     seed_canonical: bool = True
     # Items per page of lists, at most.
     max_page_size: int = 200
+    # The longest text a person may write, in characters: an observation's notes
+    # (Markdown), a comment, a submitted recipe's source. Each is rendered to HTML
+    # once, when written; the worst input under these caps renders in about a second.
+    max_notes_chars: int = 20_000
+    max_comment_chars: int = 20_000
+    max_source_chars: int = 100_000
 
     def result_body_limit(self) -> int:
         return self.max_result_bytes or (self.verify_seeds + 1) * self.max_body_bytes

@@ -54,12 +54,13 @@ def get_links(ref: str, session: SessionDep) -> LinksOf:
 
 
 @router.post("/observations/{ref}/comments", status_code=201, response_model=CommentPublic)
-def post_comment(ref: str, body: CommentCreate, session: SessionDep,
-                 user: CurrentUser) -> CommentPublic:
+def post_comment(ref: str, body: CommentCreate, session: SessionDep, user: CurrentUser,
+                 settings: SettingsDep) -> CommentPublic:
     """Comment (Markdown) on a version; reply with `parent`; anchor on a curve: `series`, `x`."""
     observation, version = find_version(session=session, ref=ref)
     comment = create_comment(
-        session=session, observation=observation, version=version, author=user, body=body
+        session=session, observation=observation, version=version, author=user, body=body,
+        settings=settings,
     )
     session.commit()
     return comment_public(comment, {user.id: user})
@@ -74,11 +75,12 @@ def get_comments(ref: str, session: SessionDep) -> list[CommentPublic]:
 
 @router.patch("/comments/{comment_id}", response_model=CommentPublic)
 def patch_comment(
-    comment_id: CommentId, body: CommentEdit, session: SessionDep, user: CurrentUser
+    comment_id: CommentId, body: CommentEdit, session: SessionDep, user: CurrentUser,
+    settings: SettingsDep,
 ) -> CommentPublic:
     """Edit your comment; the earlier text is kept in its history."""
     comment = find_comment(session=session, comment_id=comment_id)
-    edit_comment(session=session, comment=comment, user=user, body=body.body)
+    edit_comment(session=session, comment=comment, user=user, body=body.body, settings=settings)
     session.commit()
     return comment_public(comment, {user.id: user})
 

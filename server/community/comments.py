@@ -23,9 +23,10 @@ from server.models import (
     utcnow,
 )
 from server.observations.queries import author_run, format_ref
+from server.settings import Settings
 from server.users.accounts import users_by_id
+from server.web.markup import render_markdown
 
-MAX_COMMENT_CHARS = 20_000
 # Replies nest at most this many levels below a top-level comment. A reply to a
 # comment this deep is placed beside it (under the same parent), where the thread
 # can still show it indented: nothing is refused and nothing is lost, and no chain
@@ -33,12 +34,18 @@ MAX_COMMENT_CHARS = 20_000
 MAX_REPLY_DEPTH = 8
 
 
+def _check_length(body: str, settings: Settings) -> None:
+    if len(body) > settings.max_comment_chars:
+        raise invalid(f"body: {len(body):,} characters; the limit is "
+                      f"{settings.max_comment_chars:,} (TYCHO_MAX_COMMENT_CHARS)",
+                      errors=[{"location": "body", "message": "too long"}])
+
+
 def create_comment(
     *, session: Session, observation: Observation, version: ObservationVersion, author: User,
-    body: CommentCreate,
+    body: CommentCreate, settings: Settings,
 ) -> Comment:
-    if len(body.body) > MAX_COMMENT_CHARS:
-        raise invalid(f"body: {len(body.body):,} characters; the limit is {MAX_COMMENT_CHARS:,}")
+    _check_length(body.body, settings)
     parent_id = body.parent
     if parent_id is not None:
         parent = session.get(Comment, parent_id)
@@ -57,8 +64,10 @@ def create_comment(
                 f"series: {format_ref(observation.id, version.version)} has no series "
                 f"{body.series!r}; it has: {', '.join(sorted(names))}"
             )
+    body_html = str(render_markdown(body.body))
     comment = Comment(observation_id=observation.id, version=version.version, author_id=author.id,
-                      parent_id=parent_id, body=body.body, series=body.series, x=body.x)
+                      parent_id=parent_id, body=body.body, body_html=body_html,
+                      series=body.series, x=body.x)
     session.add(comment)
     session.flush()
     return comment
@@ -86,18 +95,20 @@ def find_comment(*, session: Session, comment_id: int) -> Comment:
     return comment
 
 
-def edit_comment(*, session: Session, comment: Comment, user: User, body: str) -> Comment:
+def edit_comment(*, session: Session, comment: Comment, user: User, body: str,
+                 settings: Settings) -> Comment:
     """Change a comment's body (its author only); the earlier body goes to the history."""
     if comment.author_id != user.id:
         raise Problem(403, "Not allowed", "only a comment's author may edit it")
     if comment.deleted_at is not None:
         raise Problem(409, "Deleted", "this comment was deleted")
-    if len(body) > MAX_COMMENT_CHARS:
-        raise invalid(f"body: {len(body):,} characters; the limit is {MAX_COMMENT_CHARS:,}")
+    _check_length(body, settings)
+    body_html = str(render_markdown(body))  # before the first write, which takes SQLite's lock
     # The earlier body, dated when it was written.
     session.add(CommentRevision(comment_id=comment.id, body=comment.body,
                                 created_at=comment.edited_at or comment.created_at))
     comment.body = body
+    comment.body_html = body_html
     comment.edited_at = utcnow()
     session.add(comment)
     return comment
@@ -109,6 +120,7 @@ def delete_comment(*, session: Session, comment: Comment, user: User) -> Comment
         raise Problem(403, "Not allowed", "only a comment's author or an admin may delete it")
     comment.deleted_at = utcnow()
     comment.body = ""
+    comment.body_html = ""
     session.add(comment)
     return comment
 
@@ -121,6 +133,7 @@ def comment_public(comment: Comment, authors: dict[int, User]) -> CommentPublic:
         observation=format_ref(comment.observation_id, comment.version),
         author=None if deleted else authors[comment.author_id].handle,
         body="" if deleted else comment.body,
+        body_html="" if deleted else comment.body_html,
         deleted=deleted,
         parent=comment.parent_id,
         replies=[],

@@ -71,6 +71,7 @@ class LinkPublic(Record):
     relation: Relation
     target: LinkEnd
     note: str
+    note_html: str = Field(default="", description="the note as sanitised HTML")
     author: str
     created_at: datetime
 
@@ -99,6 +100,8 @@ class CommentPublic(Record):
     observation: str  # the version it was made on, T-7v2
     author: str | None
     body: str
+    body_html: str = Field(default="", description="the body as sanitised HTML, rendered "
+                           "when it was written")
     deleted: bool
     parent: int | None = None
     # The point on a curve it is about, if any.
@@ -116,6 +119,7 @@ class UserComment(Record):
     observation: str  # T-7v2
     title: str
     body: str
+    body_html: str = ""
     created_at: datetime
 
 

@@ -39,7 +39,8 @@ def post_observation(
     body: ObservationCreate, session: SessionDep, user: CurrentUser, settings: SettingsDep
 ) -> ObservationPublic:
     """Publish an observation (version 1); a runnable recipe is queued for verification."""
-    observation, version = create_observation(session=session, author=user, body=body)
+    observation, version = create_observation(session=session, author=user, body=body,
+                                              settings=settings)
     enqueue_verification(session=session, version=version, settings=settings)
     session.commit()
     return observation_record(session=session, observation=observation, version=version)
@@ -121,6 +122,7 @@ def post_version(
         author=user,
         body=content,
         change_message=body.change_message,
+        settings=settings,
     )
     enqueue_verification(session=session, version=version, settings=settings)
     session.commit()

@@ -13,7 +13,7 @@ from sqlmodel import select
 from runner.spec import Verdict
 from server.community.comments import create_comment
 from server.community.schemas import CommentCreate
-from server.deps import SessionDep
+from server.deps import SessionDep, SettingsDep
 from server.errors import invalid, validated
 from server.models import Phenomenon
 from server.observations.queries import find_version, format_ref
@@ -86,7 +86,8 @@ def post_comment_form(
     number: int,
     version: int,
     session: SessionDep,
-    body: Annotated[str, Form(max_length=20_000)] = "",
+    settings: SettingsDep,
+    body: Annotated[str, Form()] = "",
     parent: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
 ):
@@ -101,6 +102,7 @@ def post_comment_form(
     observation, shown = find_version(session=session, ref=format_ref(number, version))
     comment = create_comment(
         session=session, observation=observation, version=shown, author=user, body=content,
+        settings=settings,
     )
     session.commit()
     return RedirectResponse(f"/{format_ref(number, version)}#comment-{comment.id}",

@@ -88,6 +88,8 @@ class ObservationSummary(Record):
 
 class ObservationPublic(ObservationSummary):
     notes: str
+    notes_html: str = Field(default="", description="the notes as sanitised HTML, rendered "
+                            "when they were written")
     recipe: RecipePublic
     config: dict[str, Any]
     seed: int

@@ -6,6 +6,8 @@ the job does), and raise `Problem` for input a person must fix.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlmodel import Session, select
 
 from runner.claims import ClaimSyntaxError, validate_claim
@@ -24,12 +26,15 @@ from runner.spec import (
 from server.errors import Problem, invalid
 from server.models import (MetricSeries, Observation, ObservationPhenomenon, ObservationTag,
                            ObservationVersion, Phenomenon, Recipe, Run, User)
+from server.settings import Settings, get_settings
+from server.web.markup import highlight_source, render_markdown
 
 BUILTIN_ENTRYPOINT = ""
 
 
 def ensure_recipe(*, session: Session, recipe: BuiltinRecipe | SourceRecipe) -> Recipe:
-    """The stored recipe with this content, created on first use (recipes are immutable)."""
+    """The stored recipe with this content, created on first use (recipes are immutable),
+    its source highlighted then, once."""
     if isinstance(recipe, BuiltinRecipe):
         if recipe.builtin not in BUILTIN_RECIPES:
             raise invalid(
@@ -53,6 +58,8 @@ def ensure_recipe(*, session: Session, recipe: BuiltinRecipe | SourceRecipe) -> 
             entrypoint=entrypoint,
             builtin=getattr(recipe, "builtin", None),
             source=getattr(recipe, "source", None),
+            source_html=str(highlight_source(recipe.source)) if isinstance(
+                recipe, SourceRecipe) else "",
         )
         session.add(row)
         session.flush()
@@ -75,7 +82,15 @@ def _phenomena_for(*, session: Session, slugs: list[str]) -> list[Phenomenon]:
     return [found[s] for s in wanted]
 
 
-def _check_submission(body: ObservationCreate) -> None:
+def _check_submission(body: ObservationCreate, settings: Settings) -> None:
+    caps = [("notes", body.notes, settings.max_notes_chars, "TYCHO_MAX_NOTES_CHARS")]
+    if isinstance(body.recipe, SourceRecipe):
+        caps.append(("recipe.source", body.recipe.source, settings.max_source_chars,
+                     "TYCHO_MAX_SOURCE_CHARS"))
+    for where, text, cap, setting in caps:
+        if len(text) > cap:
+            raise invalid(f"{where}: {len(text):,} characters; the limit is {cap:,} ({setting})",
+                          errors=[{"location": where, "message": f"longer than {cap:,}"}])
     for i, claim in enumerate(body.claims):
         try:
             validate_claim(claim, body.metrics.keys())
@@ -92,15 +107,18 @@ def _check_submission(body: ObservationCreate) -> None:
 
 
 def create_observation(
-    *, session: Session, author: User, body: ObservationCreate
+    *, session: Session, author: User, body: ObservationCreate, settings: Settings | None = None
 ) -> tuple[Observation, ObservationVersion]:
     """A new observation `T-<n>` with version 1 and the author's run."""
-    _check_submission(body)
+    _check_submission(body, settings or get_settings())
+    # Everything slow happens before the first write, which on SQLite takes the lock.
+    prepared = _prepare(session=session, body=body)
     observation = Observation(author_id=author.id, latest_version=1)
     session.add(observation)
     session.flush()
     version = _add_version(
-        session=session, observation=observation, author=author, body=body, number=1
+        session=session, observation=observation, author=author, body=body, number=1,
+        prepared=prepared,
     )
     return observation, version
 
@@ -112,6 +130,7 @@ def create_version(
     author: User,
     body: ObservationCreate,
     change_message: str,
+    settings: Settings | None = None,
 ) -> ObservationVersion:
     """Version k+1 of an observation; the earlier versions stay as they were."""
     if observation.author_id != author.id:
@@ -120,7 +139,8 @@ def create_version(
         )
     if observation.withdrawn_at is not None:
         raise Problem(409, "Withdrawn", "this observation was withdrawn; post a new one")
-    _check_submission(body)
+    _check_submission(body, settings or get_settings())
+    prepared = _prepare(session=session, body=body)
     number = observation.latest_version + 1
     version = _add_version(
         session=session,
@@ -128,11 +148,29 @@ def create_version(
         author=author,
         body=body,
         number=number,
+        prepared=prepared,
         change_message=change_message,
     )
     observation.latest_version = number
     session.add(observation)
     return version
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What a version needs that is read or rendered before anything is written."""
+
+    phenomena: list[Phenomenon]
+    recipe: Recipe
+    notes_html: str
+
+
+def _prepare(*, session: Session, body: ObservationCreate) -> _Prepared:
+    notes_html = str(render_markdown(body.notes))
+    phenomena = _phenomena_for(session=session, slugs=body.phenomena)
+    # A new recipe is highlighted, then written: the first write of the request.
+    return _Prepared(phenomena=phenomena, notes_html=notes_html,
+                     recipe=ensure_recipe(session=session, recipe=body.recipe))
 
 
 def _add_version(
@@ -142,15 +180,16 @@ def _add_version(
     author: User,
     body: ObservationCreate,
     number: int,
+    prepared: _Prepared,
     change_message: str = "",
 ) -> ObservationVersion:
-    linked = _phenomena_for(session=session, slugs=body.phenomena)
-    recipe = ensure_recipe(session=session, recipe=body.recipe)
+    linked, recipe = prepared.phenomena, prepared.recipe
     version = ObservationVersion(
         observation_id=observation.id,
         version=number,
         title=body.title.strip(),
         notes=body.notes,
+        notes_html=prepared.notes_html,
         tags=list(dict.fromkeys(body.tags)),
         recipe_id=recipe.id,
         config=body.config,

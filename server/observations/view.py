@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from markupsafe import Markup
 from sqlmodel import Session
 
 from runner.spec import ClaimResult
@@ -16,7 +17,6 @@ from server.community.schemas import LinkPublic
 from server.models import Observation, ObservationVersion, Recipe
 from server.observations.records import observation_record
 from server.observations.schemas import ObservationPublic, RunSummary
-from server.web.markup import highlight_source
 from server.web.plots import Panel, RunStyle, build_panels, run_styles
 
 
@@ -62,7 +62,8 @@ def observation_view(
         ref=record.ref,
         latest_ref=record.newer_version,
         withdrawn_reason=record.withdrawn_reason,
-        recipe_source=highlight_source(recipe.source) if recipe.source else None,
+        # Highlighted when the recipe was stored (Recipe.source_html), never on a view.
+        recipe_source=Markup(recipe.source_html) if recipe.source else None,
         config_json=json.dumps(record.config, indent=2, sort_keys=True),
         claim_runs=claim_runs,
         claim_rows=claim_rows(record=record, runs=claim_runs),

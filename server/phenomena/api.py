@@ -17,6 +17,7 @@ from server.phenomena.catalogue import (
     phenomenon_detail,
     phenomenon_public,
 )
+from server.web.markup import render_markdown
 from server.phenomena.schemas import (
     Overview,
     PhenomenonCreate,
@@ -59,7 +60,8 @@ def propose_phenomenon(
     if session.exec(select(Phenomenon).where(Phenomenon.slug == body.slug)).first():
         raise Problem(409, "Phenomenon exists", f"the phenomenon {body.slug!r} already exists")
     phenomenon = Phenomenon(
-        slug=body.slug, name=body.name, description=body.description, created_by=user.id
+        slug=body.slug, name=body.name, description=body.description,
+        description_html=str(render_markdown(body.description)), created_by=user.id
     )
     session.add(phenomenon)
     session.commit()

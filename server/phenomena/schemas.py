@@ -20,6 +20,7 @@ class PhenomenonPublic(Record):
     slug: str
     name: str
     description: str
+    description_html: str = Field(default="", description="the description as sanitised HTML")
     observations: int = 0
     verified: int = 0
 

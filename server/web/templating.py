@@ -26,7 +26,6 @@ from runner.spec import MAX_ID, Verdict
 from server.errors import invalid
 from server.users.signin import csrf_token, signed_in_user
 from server.web.assets import code_css_url, plotly_url, static_url
-from server.web.markup import render_markdown
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -73,9 +72,9 @@ def _api_path(context: Any, name: str, query: dict[str, Any] | None = None, **pa
 
 
 templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
-templates.env.filters.update(
-    markdown=render_markdown, date=_date, datetime=_datetime, percent=_percent
-)
+# No `markdown` filter: Markdown is rendered when it is written, and templates show the
+# stored HTML (`notes_html`, `body_html`, ...), so no page view renders any.
+templates.env.filters.update(date=_date, datetime=_datetime, percent=_percent)
 templates.env.globals.update(
     static_url=static_url, plotly_url=plotly_url, code_css_url=code_css_url,
     verdict_meanings=VERDICT_MEANINGS, api_path=_api_path,
