@@ -57,7 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.engine = make_engine(settings.resolved_database_url())
+    app.state.engine = make_engine(settings.resolved_database_url(),
+                                   wait_seconds=settings.db_wait_seconds)
     install_error_handlers(app)
     api = APIRouter(prefix="/api/v1")
     for module in API_ROUTERS:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -14,6 +16,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, event
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -72,15 +75,79 @@ def _finite_or_none(value: Any) -> Any:
     return value
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL mode, foreign keys and a busy timeout, and a
-    file only the server's user can read."""
+# --- many writers on one SQLite file ------------------------------------------------
+# SQLite has one writer at a time. Left to itself, every other writer polls the lock
+# (busy_timeout) with growing sleeps, and under 64 concurrent writers the requests
+# that also waited for one of a handful of pooled connections failed (28% were 500s).
+# So, deliberately: every thread gets a connection (the pool is larger than the
+# server's thread pool), and writers queue in this process for the file's write gate,
+# a lock taken at a transaction's first write and given back at its commit or
+# rollback. A writer that waits longer than `wait_seconds` gets DatabaseBusy, which
+# the API answers with 503 and Retry-After. Postgres needs none of this.
+
+# More than the threads that serve requests (anyio's default pool has 40).
+SQLITE_POOL_SIZE = 48
+# How long a request waits for a connection or for its turn to write (s).
+DEFAULT_WAIT_SECONDS = 30.0
+WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER)\b", re.IGNORECASE)
+_WRITE_GATES: dict[str, threading.Lock] = {}
+_WRITE_GATES_LOCK = threading.Lock()
+
+
+class DatabaseBusy(Exception):
+    """The database did not take a request's write in time; try again shortly."""
+
+
+def _write_gate(path: str) -> threading.Lock:
+    """The one write gate of a SQLite file in this process (shared by its engines)."""
+    key = os.path.realpath(path) if path else ":memory:"
+    with _WRITE_GATES_LOCK:
+        return _WRITE_GATES.setdefault(key, threading.Lock())
+
+
+def _queue_writers(engine: Engine, gate: threading.Lock, wait_seconds: float) -> None:
+    """Take `gate` before a transaction's first write; give it back when it ends."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before_write(connection, _cursor, statement, _parameters, _context, _many):
+        if connection.info.get("writing") or not WRITES.match(statement):
+            return
+        if not gate.acquire(timeout=wait_seconds):
+            raise DatabaseBusy(f"waited {wait_seconds:.0f} s for the database to take a write")
+        connection.info["writing"] = True
+
+    def _release(info: dict) -> None:
+        if info.pop("writing", False):
+            gate.release()
+
+    @event.listens_for(engine, "commit")
+    def _committed(connection):
+        _release(connection.info)
+
+    @event.listens_for(engine, "rollback")
+    def _rolled_back(connection):
+        _release(connection.info)
+
+    @event.listens_for(engine.pool, "checkin")
+    def _returned(_dbapi_connection, record):  # a connection given back mid-transaction
+        if record is not None:
+            _release(record.info)
+
+
+def make_engine(url: str, *, wait_seconds: float = DEFAULT_WAIT_SECONDS) -> Engine:
+    """An engine for `url`; SQLite gets WAL mode, foreign keys, a busy timeout, a file
+    only the server's user can read, a connection for every thread and writers that
+    queue (above). Waiting longer than `wait_seconds` for a connection or a write raises
+    (sqlalchemy's TimeoutError, DatabaseBusy): the API answers 503."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:" and not path.startswith("file:"):
             make_private_sqlite_file(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False},
-                               json_serializer=storable_json)
+                               json_serializer=storable_json, poolclass=QueuePool,
+                               pool_size=SQLITE_POOL_SIZE, max_overflow=16,
+                               pool_timeout=wait_seconds)
+        _queue_writers(engine, _write_gate(path), wait_seconds)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
@@ -95,7 +162,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
-                         json_serializer=storable_json)
+                         pool_timeout=wait_seconds, json_serializer=storable_json)
 
 
 def alembic_config(url: str) -> AlembicConfig:

@@ -9,13 +9,29 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from server.db import DatabaseBusy
 
 logger = logging.getLogger("tycho.server")
 
 PROBLEM_JSON = "application/problem+json"
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+# When a client told "busy" (503) should try again, in seconds.
+RETRY_AFTER_S = 2
+
+
+def busy_response() -> JSONResponse:
+    """503 with Retry-After: the database did not take the request in time."""
+    response = problem_response(
+        503, "Busy", "the registry has more requests than it can take right now; nothing "
+        f"from this request was stored: try again in {RETRY_AFTER_S} s")
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 class Problem(Exception):
@@ -98,8 +114,22 @@ def install_error_handlers(app: FastAPI) -> None:
             "read it again and retry"
         )
 
+    @app.exception_handler(DatabaseBusy)
+    @app.exception_handler(PoolTimeout)
+    async def _busy(_request: Request, exc: Exception) -> JSONResponse:
+        return busy_response()
+
+    @app.exception_handler(OperationalError)
+    async def _operational(request: Request, exc: OperationalError) -> JSONResponse:
+        # Another process (`tycho user create`) held SQLite's lock past busy_timeout.
+        if "database is locked" in str(exc.orig) or "database is busy" in str(exc.orig):
+            return busy_response()
+        return await _unexpected(request, exc)
+
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, StatementError) and isinstance(exc.orig, DatabaseBusy):
+            return busy_response()
         logger.exception("unexpected error", exc_info=exc)
         return problem_response(
             500, "Internal error", "the server failed unexpectedly; the error was logged, "

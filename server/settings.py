@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     # Whether `tycho serve` fills an empty registry with the canonical
     # observation of each built-in phenomenon (server/canonical/*.json).
     seed_canonical: bool = True
+    # How long a request waits for a database connection or, on SQLite, for its turn
+    # to write, before it is answered 503 with Retry-After (seconds).
+    db_wait_seconds: float = 30.0
     # Items per page of lists, at most.
     max_page_size: int = 200
     # The longest text a person may write, in characters: an observation's notes

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from runner.claims import ClaimSyntaxError, validate_claim
@@ -25,7 +27,7 @@ from runner.spec import (
 )
 from server.errors import Problem, invalid
 from server.models import (MetricSeries, Observation, ObservationPhenomenon, ObservationTag,
-                           ObservationVersion, Phenomenon, Recipe, Run, User)
+                           ObservationVersion, Phenomenon, Recipe, Run, User, utcnow)
 from server.settings import Settings, get_settings
 from server.web.markup import highlight_source, render_markdown
 
@@ -49,20 +51,25 @@ def ensure_recipe(*, session: Session, recipe: BuiltinRecipe | SourceRecipe) -> 
     else:
         digest, entrypoint = recipe.sha256, recipe.entrypoint
         kind = Recipe.builtin.is_(None)
-    row = session.exec(
-        select(Recipe).where(Recipe.sha256 == digest, Recipe.entrypoint == entrypoint, kind)
-    ).first()
+    wanted = select(Recipe).where(Recipe.sha256 == digest, Recipe.entrypoint == entrypoint, kind)
+    row = session.exec(wanted).first()
     if row is None:
-        row = Recipe(
+        # Two first posts of the same recipe may race here: the second one's insert is
+        # a no-op, and both read the one row back (no 409 for an immutable row).
+        values = dict(
             sha256=digest,
             entrypoint=entrypoint,
             builtin=getattr(recipe, "builtin", None),
             source=getattr(recipe, "source", None),
             source_html=str(highlight_source(recipe.source)) if isinstance(
                 recipe, SourceRecipe) else "",
+            created_at=utcnow(),
         )
-        session.add(row)
-        session.flush()
+        insert = (sqlite_insert if session.get_bind().dialect.name == "sqlite"
+                  else postgres_insert)
+        session.execute(insert(Recipe).values(**values)
+                        .on_conflict_do_nothing(index_elements=["sha256", "entrypoint"]))
+        row = session.exec(wanted).one()
     return row
 
 
