@@ -6,6 +6,11 @@ the default seed, and the claims held on each seed.
 
     python -m benchmarks.phenomena                 # all, seeds 0-5, 2 runs at a time
     python -m benchmarks.phenomena grokking --seeds 0 1 --jobs 1
+
+With `--fresh N`, it also checks the default claims on N seeds never used
+while the phenomena were developed (1000, 1001, ...), trained several at a time
+(`Phenomenon.run_batch`), as the slow test in tests/phenomena/test_library.py
+does, and prints per phenomenon how many hold every claim (target: all).
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=list(range(6)))
     parser.add_argument("--jobs", type=int, default=2,
                         help="runs at once (each uses one core); 1 gives the cleanest timings")
+    parser.add_argument("--fresh", type=int, default=0, metavar="N",
+                        help="also check the claims on N fresh seeds from 1000 (e.g. 20)")
     args = parser.parse_args()
 
     tasks = [(name, seed) for name in args.names for seed in args.seeds]
@@ -62,6 +69,19 @@ def main() -> None:
         print(f"{name:24} {wall:7.1f} {run.cpu_time_s or 0:7.1f} {run.peak_memory_mb or 0:8.0f}  "
               + " ".join(cells) + f"  {all_hold}/{len(args.seeds)}")
     print(f"\n(wall and cpu for seed {args.seeds[0]}; {args.jobs} run(s) at a time)")
+    if args.fresh:
+        from runner.robustness import failing_claims, runs_on_seeds
+
+        seeds = list(range(1000, 1000 + args.fresh))
+        print(f"\n{'phenomenon':24} {'wall s':>7}  fresh seeds {seeds[0]}-{seeds[-1]}: "
+              "every claim holds")
+        for name in args.names:
+            started = time.perf_counter()
+            runs = runs_on_seeds(name, seeds, phenomena.get(name).claims)
+            failing = failing_claims(runs)
+            print(f"{name:24} {time.perf_counter() - started:7.1f}  "
+                  f"{len(runs) - len(failing)}/{len(runs)}"
+                  + (f"   failing: {failing}" if failing else ""), flush=True)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ corrupt them:
     {"x": ..., "axis": ..., "values": {...}}                            a metric point
     {"progress": {"done": ..., "total": ...}}                           how far it is
     {"failed": "<what went wrong>"}                                      then exit 1
-    {"done": true, "environment": {...}}                                 then exit 0
+    {"done": true, "environment": {...}, "recipe_s": s}                  then exit 0
 
 In a batch (`"seeds": [...]` instead of `"seed"`), every point and progress line
 also carries the `"seed"` it belongs to.
@@ -38,13 +38,16 @@ import errno
 import importlib.abc
 import importlib.util
 import json
+import linecache
 import math
 import os
 import random
 import resource
 import signal
 import sys
+import time
 import traceback
+import types
 from collections.abc import Callable
 from typing import Any, NoReturn, TextIO
 
@@ -102,6 +105,7 @@ def run_job(job: dict[str, Any], channel: TextIO) -> NoReturn:
     from runner.recorder import StreamingRecorder
 
     main_pid = os.getpid()
+    started = time.monotonic()
     try:
         if "seeds" in job:
             run_batch(job, [StreamingRecorder(channel, seed=seed) for seed in job["seeds"]])
@@ -110,14 +114,17 @@ def run_job(job: dict[str, Any], channel: TextIO) -> NoReturn:
     except BaseException as exc:  # noqa: BLE001 - every way a recipe can end is reported
         if os.getpid() != main_pid:
             os._exit(1)  # a process the recipe forked: only the main one reports
-        traceback.print_exc()
+        if not isinstance(exc, RecipeLoadError):  # whose message says it all
+            print("".join(recipe_traceback(exc)), end="", file=sys.stderr)  # the log, once
         _send(channel, {"failed": describe_failure(exc, job["limits"])})
         _exit(1)
+    recipe_seconds = time.monotonic() - started
     if os.getpid() != main_pid:
         os._exit(0)
     from runner.environment import fingerprint
 
-    _send(channel, {"done": True, "environment": fingerprint(job["threads"]).model_dump()})
+    _send(channel, {"done": True, "environment": fingerprint(job["threads"]).model_dump(),
+                    "recipe_s": recipe_seconds})
     # os._exit, not sys.exit: a thread the recipe left running must not keep the
     # run alive until the wall-clock limit.
     _exit(0)
@@ -332,7 +339,8 @@ def _die_with_parent(parent_pid: int, alive_fd: int | None = None) -> None:
 def run_recipe(job: dict[str, Any], log: Any) -> None:
     recipe, config = job["recipe"], {**job["config"], "seed": job["seed"]}
     if "builtin" not in recipe:
-        _load_source(recipe["source"], recipe.get("entrypoint", "run"))(config, log)
+        _load_source(recipe["source"], recipe.get("entrypoint", "run"),
+                     job.get("source_name") or "recipe.py")(config, log)
         return
     phenomenon, parsed = _builtin(recipe["builtin"], config)
     phenomenon.run(parsed, log)
@@ -364,20 +372,22 @@ def _builtin(name: str, config: dict[str, Any]) -> tuple[Any, Any]:
     return phenomenon, parsed
 
 
-def _load_source(source: str, entrypoint: str) -> Callable[..., Any]:
-    path = os.path.join(os.getcwd(), "recipe.py")
-    with open(path, "w", encoding="utf-8") as recipe_file:
-        recipe_file.write(source)
-    spec = importlib.util.spec_from_file_location("recipe", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
+def _load_source(source: str, entrypoint: str, filename: str = "recipe.py") -> Callable[..., Any]:
+    """The entry point of submitted source, compiled under `filename` (the name its author
+    knows it by), whose lines its tracebacks show."""
+    module = types.ModuleType("recipe")
+    module.__file__ = filename
     sys.modules["recipe"] = module
+    # No file to read the lines from: tracebacks and inspect find them here.
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     try:
-        spec.loader.exec_module(module)
+        code = compile(source, filename, "exec")
     except SyntaxError as exc:
         raise RecipeLoadError(
-            f"the recipe's source does not compile: line {exc.lineno}: {exc.msg}"
+            f"the recipe's source does not compile: {filename}, line {exc.lineno}: {exc.msg}"
+            + (f"\n    {exc.text.strip()}" if exc.text else "")
         ) from None
+    exec(code, module.__dict__)
     function = getattr(module, entrypoint, None)
     if not callable(function):
         raise RecipeLoadError(
@@ -416,8 +426,29 @@ def describe_failure(exc: BaseException, limits: dict[str, Any]) -> str:
         head = f"the recipe called sys.exit({exc.code!r}) instead of returning from its function"
     else:
         head = f"the recipe raised {type(exc).__name__}: {text}"
-    lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
+    lines = "".join(recipe_traceback(exc)).rstrip().splitlines()
     return head + "\n" + "\n".join(lines[-TRACEBACK_LINES:])
+
+
+def recipe_traceback(exc: BaseException) -> list[str]:
+    """The traceback of `exc` from the recipe's first frame on: the frames of the runner
+    above it (and below it, inside log()) are the sandbox's business, not the author's."""
+    from runner.recorder import RecordingError
+
+    runner_dir = os.path.dirname(os.path.abspath(__file__))
+    ours = [os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == runner_dir
+            for frame, _ in traceback.walk_tb(exc.__traceback__)]
+    if not ours or all(ours):
+        return traceback.format_exception(exc)
+    first = ours.index(False)
+    last = len(ours) - ours[::-1].index(False)
+    tb = exc.__traceback__
+    for _ in range(first):
+        tb = tb.tb_next
+    shown = traceback.TracebackException(type(exc), exc, tb)
+    del shown.stack[last - first:]
+    # What made log() refuse a value is the runner's own business too.
+    return list(shown.format(chain=not isinstance(exc, RecordingError)))
 
 
 def _send(channel: TextIO, message: dict[str, Any]) -> None:

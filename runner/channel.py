@@ -40,6 +40,7 @@ class MetricsChannel:
         self.sandbox: dict[str, Any] = {}  # the child's first message: what it achieved
         self.failure: str | None = None  # the child's account of a failed recipe
         self.environment: Environment | None = None  # from the final "done"
+        self.recipe_seconds: float | None = None  # the recipe's own time, from "done"
         self.problem: str | None = None  # the channel itself was misused
         self.progress: dict[int, tuple[float, float]] = {}  # seed -> the latest (done, total)
 
@@ -75,11 +76,14 @@ class MetricsChannel:
             self.sandbox = message["sandbox"]
         elif keys == {"failed"} and isinstance(message["failed"], str):
             self.failure = self.failure or message["failed"]
-        elif keys == {"done", "environment"}:
+        elif keys - {"recipe_s"} == {"done", "environment"}:
             try:
                 self.environment = Environment.model_validate(message["environment"])
             except ValidationError:
                 self._malformed(line, "its environment is not an environment fingerprint")
+            seconds = message.get("recipe_s")
+            if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+                self.recipe_seconds = round(float(seconds), 3)
         else:
             self._take_seeded(line, message)
 

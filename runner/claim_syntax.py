@@ -22,7 +22,7 @@ Grammar (lowest precedence first):
     product    := unary (("*" | "/") unary)*
     unary      := ("-" | "+") unary | atom
     atom       := NUMBER | call | "(" claim ")"
-    call       := FUNCTION "(" SERIES ("," sum)* ")" | "first_step" "(" SERIES CMP sum ")"
+    call       := FUNCTION "(" SERIES ("," sum)* ")" | CONDITION "(" SERIES CMP sum ")"
 """
 
 from __future__ import annotations
@@ -43,15 +43,19 @@ MAX_DEPTH = 32
 FUNCTIONS: dict[str, tuple[int, int, str]] = {
     "final": (0, 0, "the last value of the series"),
     "initial": (0, 0, "the first value of the series"),
-    "max": (0, 0, "the largest value (NaN points skipped)"),
-    "min": (0, 0, "the smallest value (NaN points skipped)"),
+    "max": (0, 2, "max(m[, from[, to]]): the largest value over from <= x <= to (NaN skipped)"),
+    "min": (0, 2, "min(m[, from[, to]]): the smallest value over from <= x <= to (NaN skipped)"),
     "argmax": (0, 0, "the index (x) of the largest value"),
     "argmin": (0, 0, "the index (x) of the smallest value"),
-    "at": (1, 1, "at(m, x): the value at the last point with index <= x"),
+    "at": (1, 2, "at(m, x): the value at the last point with index <= x; at(m, x, x2): the "
+           "value at the cell (x, x2) of a grid series"),
     "mean": (0, 2, "mean(m[, from[, to]]): mean value over from <= x <= to"),
     "loglog_slope": (0, 2, "loglog_slope(m[, from[, to]]): least-squares slope of log y on log x"),
     "first_step": (0, 0, "first_step(m OP value): first index where the condition holds"),
+    "fraction": (0, 0, "fraction(m OP value): the share of points (cells) where it holds"),
 }
+# Functions that take a condition on a series rather than the series and values.
+CONDITION_FUNCTIONS = ("first_step", "fraction")
 COMPARISONS = ("<=", ">=", "==", "!=", "<", ">")
 KEYWORDS = {"and", "or", "not", "between"}
 
@@ -127,9 +131,12 @@ class Call(Node):
 
 @dataclass(frozen=True)
 class FirstStep(Node):
+    """A condition on a series, `series OP threshold`, as first_step or fraction reads it."""
+
     series: str
     op: str
     threshold: Node
+    function: str = "first_step"
 
 
 @dataclass(frozen=True)
@@ -382,15 +389,16 @@ class _Parser:
         self.index += 1
         self.take("(", f"'(' after {name.text}")
         series = self.series_name(name.text)
-        if name.text == "first_step":
+        if name.text in CONDITION_FUNCTIONS:
             if not (self.token.kind == "op" and self.token.text in COMPARISONS):
-                raise self.fail(f"expected a comparison such as first_step({series} >= 0.9)")
+                raise self.fail(f"expected a comparison such as {name.text}({series} >= 0.9)")
             op = self.token.text
             self.index += 1
             threshold = self.sum()
             self.value_operand(threshold)
-            self.take(")", "')' to close first_step(")
-            return self.node(FirstStep, name, series=series, op=op, threshold=threshold)
+            self.take(")", f"')' to close {name.text}(")
+            return self.node(FirstStep, name, series=series, op=op, threshold=threshold,
+                             function=name.text)
         low, high, _ = FUNCTIONS[name.text]
         args: list[Node] = []
         while self.token.text == "," and self.token.kind == "op":

@@ -62,11 +62,9 @@ Value = float | Missing
 
 def series_arrays(series: Series | Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """x and y of a series as float64 arrays, null as NaN."""
-    xs = series.x if isinstance(series, Series) else series["x"]
-    ys = series.y if isinstance(series, Series) else series["y"]
-    x = np.asarray(xs, dtype=np.float64)
-    y = np.array([np.nan if v is None else v for v in ys], dtype=np.float64)
-    return x, y
+    if isinstance(series, Series):
+        return series.arrays()
+    return Series.model_validate(series).arrays()
 
 
 class _Evaluator:
@@ -107,6 +105,13 @@ class _Evaluator:
             return self.call(node)
         raise TypeError(f"not a value: {node!r}")  # the parser rules this out
 
+    def second_axis(self, name: str) -> np.ndarray | None:
+        """A grid series' x2 (the second knob), None for a series along one axis."""
+        series = self.metrics[name]
+        if isinstance(series, Series):
+            return series.x2_array()
+        return None if series.get("x2") is None else np.asarray(series["x2"], dtype=np.float64)
+
     def first_step(self, node: FirstStep) -> Value:
         arrays = self.arrays(node.series)
         if isinstance(arrays, Missing):
@@ -116,7 +121,12 @@ class _Evaluator:
             return threshold
         x, y = arrays
         with np.errstate(invalid="ignore"):  # NaN never satisfies a condition, even !=
-            hits = np.flatnonzero(np.isfinite(y) & _COMPARE[node.op](y, threshold))
+            holds = np.isfinite(y) & _COMPARE[node.op](y, threshold)
+        if node.function == "fraction":
+            if not np.isfinite(y).any():
+                return Missing(f"{node.source}: series {node.series!r} has no finite values")
+            return float(holds.sum() / np.isfinite(y).sum())
+        hits = np.flatnonzero(holds)
         if hits.size == 0:
             last = f" (last index {x[-1]:g}, last value {_fmt(y[-1])})" if x.size else ""
             return Missing(f"{node.source} never reached{last}")
@@ -137,6 +147,9 @@ class _Evaluator:
         if function in ("final", "initial"):
             value = y[-1] if function == "final" else y[0]
             return float(value) if math.isfinite(value) else Missing(f"{node.source} is NaN")
+        x2 = self.second_axis(node.series)
+        if function == "at" and (x2 is not None or len(args) == 2):
+            return self.at_cell(node, x, x2, y, args)
         if function == "at":
             position = np.searchsorted(x, args[0], side="right") - 1
             if position < 0:
@@ -144,7 +157,7 @@ class _Evaluator:
             value = y[position]
             return float(value) if math.isfinite(value) else Missing(f"{node.source} is NaN")
         window = np.ones_like(x, dtype=bool)
-        if function in ("mean", "loglog_slope") and args:
+        if function in ("mean", "loglog_slope", "max", "min") and args:
             window &= x >= args[0]
             if len(args) > 1:
                 window &= x <= args[1]
@@ -165,6 +178,22 @@ class _Evaluator:
             return float(np.nanmax(masked) if function == "max" else np.nanmin(masked))
         position = int(np.nanargmax(masked) if function == "argmax" else np.nanargmin(masked))
         return float(x[position])
+
+    def at_cell(self, node: Call, x: np.ndarray, x2: np.ndarray | None, y: np.ndarray,
+                args: list[float]) -> Value:
+        """The value at the cell (x, x2) of a grid series."""
+        if x2 is None:
+            return Missing(f"{node.source}: series {node.series!r} has one axis; "
+                           f"use at({node.series}, x)")
+        if len(args) != 2:
+            return Missing(f"{node.source}: series {node.series!r} is a grid; "
+                           f"give both coordinates, at({node.series}, x, x2)")
+        cell = np.flatnonzero(np.isclose(x, args[0], rtol=1e-9, atol=1e-12)
+                              & np.isclose(x2, args[1], rtol=1e-9, atol=1e-12))
+        if cell.size == 0:
+            return Missing(f"{node.source}: the grid has no cell ({args[0]:g}, {args[1]:g})")
+        value = y[cell[0]]
+        return float(value) if math.isfinite(value) else Missing(f"{node.source} is NaN")
 
     # Boolean nodes answer (truth, sentence parts, compared values). Truth is
     # three-valued: None when a value could not be had (never reached, NaN,

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from runner.client import Client
+from runner.client import Client, TychoError
 
 console = Console()
 errors = Console(stderr=True)
@@ -28,6 +28,15 @@ def new_app() -> typer.Typer:
 def fail(message: str, code: int = 2) -> None:
     errors.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
+
+
+def fail_registry(exc: TychoError, server: str, code: int = 2) -> None:
+    """The registry's refusal in its own words; where it cannot be reached, how to start one."""
+    if exc.status == 0:
+        fail(f"cannot reach a Tycho registry at {server} ({exc.detail.split(': ', 1)[-1]}). "
+             "Start one on this machine with `tycho serve`, or point --server (TYCHO_SERVER) "
+             "at a running one.", code=code)
+    fail(str(exc), code=code)
 
 
 def make_client(server: str, token: str | None) -> Client:

@@ -1,19 +1,25 @@
-"""A small HTTP client for a Tycho registry, friendly from a notebook.
+"""A small HTTP client for a Tycho registry, friendly from a notebook (`tycho.Client`).
 
-    from runner.client import Client
-    tycho = Client()                      # TYCHO_SERVER / TYCHO_TOKEN, else localhost
-    tycho.post_observation(title=..., recipe={"builtin": "grokking"}, metrics=..., claims=[...])
-    tycho.get_observation("T-42")["verdict"]
+    import tycho
+    registry = tycho.Client()             # TYCHO_SERVER / TYCHO_TOKEN, else localhost
+    registry.post_observation(title=..., recipe={"builtin": "grokking"}, metrics=..., claims=[...])
+    obs = registry.get_observation("T-42")
+    obs["verdict"], obs.metrics["test_acc"].y, obs.to_pandas(), obs.plot()
+
+Observations come back as `runner.observation.Observation`: the API record (a
+dict), with its curves as numpy arrays, a DataFrame, a figure and an HTML view.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 import httpx
 
+from runner.observation import Observation
 from runner.spec import (
     JobAssignment,
     JobComplete,
@@ -106,17 +112,37 @@ class Client:
         body = observation if observation is not None else fields
         if not isinstance(body, ObservationCreate):
             body = ObservationCreate.model_validate(body)
-        return self._request("POST", "/observations", json=body.model_dump(mode="json"))
+        created = self._request("POST", "/observations", json=body.model_dump(mode="json"))
+        return Observation(created, client=self)
 
-    def get_observation(self, ref: str) -> dict:
-        return self._request("GET", f"/observations/{ref}")
+    def get_observation(self, ref: str) -> Observation:
+        """One observation (`T-42`, `T-42v2`): the record, with its curves a call away."""
+        return Observation(self._request("GET", f"/observations/{ref}"), client=self)
+
+    observation = get_observation
+
+    def wait_for_verdict(self, ref: str, timeout: float = 600.0,
+                         every: float = 2.0) -> Observation:
+        """The observation once verification has given it a verdict (TimeoutError after
+        `timeout` seconds): for a notebook that posted it a moment ago."""
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self.get_observation(ref)
+            if record["verdict"] != "unverified":
+                return record
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{ref} has no verdict after {timeout:g} s; its verification "
+                                   f"is {(record.get('verification') or {}).get('status')}")
+            time.sleep(every)
 
     def list_observations(self, **filters: Any) -> dict:
         """One page: filters phenomenon, tag, author, verdict, q, cursor, limit."""
         params = {k: v for k, v in filters.items() if v is not None}
-        return self._request("GET", "/observations", params=params)
+        page = self._request("GET", "/observations", params=params)
+        page["items"] = [Observation(item, client=self) for item in page["items"]]
+        return page
 
-    def search(self, q: str, **filters: Any) -> list[dict]:
+    def search(self, q: str, **filters: Any) -> list[Observation]:
         return self.list_observations(q=q, **filters)["items"]
 
     def spec(self, ref: str) -> ObservationSpec:

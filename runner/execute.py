@@ -115,15 +115,20 @@ def run_recipe(
     limits: Limits = Limits(),
     on_point: Callable[[dict], None] | None = None,
     on_progress: Callable[[float, float], None] | None = None,
+    on_output: Callable[[bytes], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     launcher: Launcher | None = None,
+    source_name: str = "recipe.py",
 ) -> RunResult:
     """Run `recipe` with `config` and `seed` in a sandboxed child process.
 
     `on_point` gets every metric point as it arrives, e.g. for a progress bar:
-    `{"x": 120.0, "axis": "step", "values": {"train_loss": 0.31}}`, and
-    `on_progress(done, total)` every progress report. An exception either
-    raises stops the run (the child is killed) and propagates.
+    `{"x": 120.0, "axis": "step", "values": {"train_loss": 0.31}}`,
+    `on_progress(done, total)` every progress report, and `on_output` every
+    chunk of the recipe's output (stdout and stderr) as it is written. An
+    exception any of them raises stops the run (the child is killed) and
+    propagates. `source_name` is the file name submitted source is compiled
+    under, which its tracebacks show (`my_toy.py`).
 
     `should_stop` is asked every POLL_SECONDS while the run goes on; once it
     returns True, every process of the run is killed and the result is an error
@@ -138,7 +143,7 @@ def run_recipe(
         recipe, config, [seed], tagged=False, threads=threads, limits=limits,
         on_point=(lambda _seed, point: on_point(point)) if on_point else None,
         on_progress=(lambda _seed, done, total: on_progress(done, total)) if on_progress else None,
-        should_stop=should_stop, launcher=launcher)
+        should_stop=should_stop, launcher=launcher, on_output=on_output, source_name=source_name)
     return result
 
 
@@ -171,7 +176,9 @@ def run_seeds_together(
 def _run(recipe: BuiltinRecipe | SourceRecipe, config: dict, seeds: list[int], *, tagged: bool,
          threads: int, limits: Limits, on_point: Callable[[int, dict], None] | None,
          on_progress: Callable[[int, float, float], None] | None,
-         should_stop: Callable[[], bool] | None, launcher: Launcher | None) -> list[RunResult]:
+         should_stop: Callable[[], bool] | None, launcher: Launcher | None,
+         on_output: Callable[[bytes], None] | None = None,
+         source_name: str = "recipe.py") -> list[RunResult]:
     def failed(error: str) -> list[RunResult]:
         return [RunResult(status=RunStatus.error, seed=seed, error=error) for seed in seeds]
 
@@ -180,7 +187,7 @@ def _run(recipe: BuiltinRecipe | SourceRecipe, config: dict, seeds: list[int], *
     job = {"recipe": recipe.model_dump(), "config": config,
            **({"seeds": seeds} if tagged else {"seed": seeds[0]}),
            "threads": threads, "limits": asdict(limits), "sandbox_uid": None,
-           "pids_cgroup": None}
+           "pids_cgroup": None, "source_name": source_name}
     try:
         json.dumps(job, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -204,7 +211,8 @@ def _run(recipe: BuiltinRecipe | SourceRecipe, config: dict, seeds: list[int], *
         channel = MetricsChannel(limits.max_metric_bytes, seeds, tagged=tagged,
                                  on_point=on_point, on_progress=on_progress)
         launcher = launcher or default_launcher(threads)
-        return _ChildRun(job, limits, run_dir, cgroup, channel, should_stop, launcher).execute()
+        return _ChildRun(job, limits, run_dir, cgroup, channel, should_stop, launcher,
+                         on_output).execute()
     finally:
         if cgroup is not None:
             cgroup.remove()
@@ -244,10 +252,10 @@ class _ChildRun:
 
     def __init__(self, job: dict, limits: Limits, run_dir: str, cgroup: PidsCgroup | None,
                  metrics: MetricsChannel, should_stop: Callable[[], bool] | None,
-                 launcher: Launcher) -> None:
+                 launcher: Launcher, on_output: Callable[[bytes], None] | None = None) -> None:
         self.job, self.limits, self.run_dir, self.cgroup = job, limits, run_dir, cgroup
         self.should_stop, self.stopped, self.next_stop_poll = should_stop, False, 0.0
-        self.launcher = launcher
+        self.launcher, self.on_output = launcher, on_output
         self.log = LogTail(limits.log_tail_bytes)
         self.metrics = metrics
         self.selector = selectors.DefaultSelector()
@@ -269,7 +277,7 @@ class _ChildRun:
             for fd in (job_read, output_write, metrics_write):
                 os.close(fd)
         self.pid = self.child.pid
-        self.selector.register(output_read, selectors.EVENT_READ, self.log.append)
+        self.selector.register(output_read, selectors.EVENT_READ, self._output)
         self.selector.register(metrics_read, selectors.EVENT_READ, self.metrics.feed)
         exit_watch = _watch_exit(self.pid)
         if exit_watch is not None:
@@ -289,6 +297,7 @@ class _ChildRun:
             ended = time.monotonic()
         except BaseException:
             self.metrics.on_point = self.metrics.on_progress = self.should_stop = None  # leaving
+            self.on_output = None
             raise
         finally:
             # Kill before reaping: the unreaped leader keeps its pid, and with it
@@ -331,6 +340,11 @@ class _ChildRun:
                                or self._asked_to_stop()):
                 return True
         return True
+
+    def _output(self, chunk: bytes) -> None:
+        self.log.append(chunk)
+        if self.on_output is not None:
+            self.on_output(chunk)
 
     def _asked_to_stop(self) -> bool:
         """Ask `should_stop`, at most once per POLL_SECONDS (a chatty run wakes us often)."""
@@ -405,6 +419,7 @@ class _ChildRun:
                 network_isolated=self.metrics.sandbox.get("network_isolated"),
                 error=error,
                 log_tail=self.log.text(),
+                recipe_time_s=self.metrics.recipe_seconds,
                 **measured,
             )
             for seed, recorder in self.metrics.recorders.items()

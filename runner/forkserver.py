@@ -29,7 +29,9 @@ of a `spawn` travel with it as SCM_RIGHTS.
 
     {"op": "spawn", "cwd": ..., "env": {...}} + [stdin, stdout, metrics]  -> {"pid": n}
     {"op": "reap", "pid": n}            -> {"exit_code": c, "cpu_s": s, "peak_mb": m}
-    {"op": "describe", "name": slug}    -> the phenomenon's title, claims, quick, defaults
+    {"op": "describe", "name": slug, "config": {...}}
+                                        -> the phenomenon's title, claims, quick, defaults,
+                                           and whether it takes the config ("config_error")
 """
 
 from __future__ import annotations
@@ -71,6 +73,33 @@ _shared: dict[int, ForkServer] = {}
 _shared_lock = threading.Lock()
 
 
+def prestart(threads: int = 1) -> None:
+    """Start this process's fork server for `threads` now, in the background, so that its
+    imports (torch, the phenomena) overlap the caller's own start-up. A no-op where runs
+    do not use a fork server."""
+    if os.environ.get("TYCHO_FORKSERVER", "1") == "0" or not supported():
+        return
+    threading.Thread(target=shared(threads).warm, name="tycho-forkserver-warm",
+                     daemon=True).start()
+
+
+def describe(name: str, config: dict[str, Any] | None = None, threads: int = 1) -> dict[str, Any]:
+    """A built-in's title, summary, claims, quick config and defaults, and whether it takes
+    `config` (`config_error`), or {"error": ...}: from the fork server, else from a one-off
+    interpreter. Never imports torch in the caller."""
+    if os.environ.get("TYCHO_FORKSERVER", "1") != "0" and supported():
+        return shared(threads).describe(name, config)
+    from runner.execute import child_environment
+
+    answer = subprocess.run(
+        [sys.executable, "-P", "-m", "runner.forkserver", "describe", name],
+        input=json.dumps(config or {}), capture_output=True, text=True,
+        env=child_environment("/", threads), cwd="/")
+    if answer.returncode != 0:
+        raise ForkServerError(f"could not describe {name!r}: {answer.stderr[-2000:]}")
+    return json.loads(answer.stdout)
+
+
 def shared(threads: int) -> ForkServer:
     """This process's fork server for runs with `threads` threads (started on first use)."""
     with _shared_lock:
@@ -102,10 +131,21 @@ class ForkServer:
         reply = self._ask({"op": "reap", "pid": pid})
         return reply["exit_code"], reply["cpu_s"], reply["peak_mb"]
 
-    def describe(self, name: str) -> dict[str, Any]:
-        """A built-in phenomenon's title, summary, claims, quick config and defaults,
-        or {"error": ...}: what a command line needs, without importing torch."""
-        return self._ask({"op": "describe", "name": name})
+    def describe(self, name: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A built-in phenomenon's title, summary, claims, quick config and defaults, and
+        with `config`, whether it takes it (`config_error`: why not, else None); or
+        {"error": ...}: what a command line needs, without importing torch."""
+        return self._ask({"op": "describe", "name": name,
+                          **({"config": config} if config is not None else {})})
+
+    def warm(self) -> None:
+        """Start the server now rather than at the first request (see `prestart`)."""
+        with self._lock:
+            if self._socket is None and not self.closed:
+                try:
+                    self._launch()
+                except ForkServerError:
+                    pass  # the first request tries again, and says why
 
     def close(self) -> None:
         with self._lock:
@@ -282,7 +322,7 @@ def _answer(request: dict[str, Any], fds: list[int], control: socket.socket) -> 
         cpu, peak = usage_figures(usage)
         return {"exit_code": os.waitstatus_to_exitcode(status), "cpu_s": cpu, "peak_mb": peak}
     if request["op"] == "describe":
-        return _describe(request["name"])
+        return _describe(request["name"], request.get("config"))
     raise ValueError(f"unknown request {request['op']!r}")
 
 
@@ -313,7 +353,7 @@ def _become_child(request: dict[str, Any], fds: list[int], control: socket.socke
     os._exit(2)
 
 
-def _describe(name: str) -> dict[str, Any]:
+def _describe(name: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
     import dataclasses
 
     import phenomena
@@ -324,11 +364,23 @@ def _describe(name: str) -> dict[str, Any]:
         return {"error": str(exc)}
     defaults = {f.name: getattr(phenomenon.config_class(), f.name)
                 for f in dataclasses.fields(phenomenon.config_class)}
-    return {"name": name, "title": phenomenon.title, "summary": phenomenon.summary,
-            "claims": phenomenon.claims, "quick": phenomenon.quick,
-            "defaults": json.loads(json.dumps(defaults, default=list)),
-            "batched": phenomenon.batched}
+    described = {"name": name, "title": phenomenon.title, "summary": phenomenon.summary,
+                 "claims": phenomenon.claims, "quick": phenomenon.quick,
+                 # Claims stated for the quick size, where a module has them.
+                 "quick_claims": list(getattr(phenomenon.module, "QUICK_CLAIMS", [])),
+                 "defaults": json.loads(json.dumps(defaults, default=list)),
+                 "batched": phenomenon.batched}
+    if config is not None:
+        try:
+            phenomenon.make_config(config)
+            described["config_error"] = None
+        except phenomena.ConfigError as exc:
+            described["config_error"] = str(exc)
+    return described
 
 
 if __name__ == "__main__":
-    serve(socket.socket(fileno=int(sys.argv[1])), int(sys.argv[2]))
+    if sys.argv[1] == "describe":  # one answer, where there is no fork server
+        print(json.dumps(_describe(sys.argv[2], json.load(sys.stdin) or None)))
+    else:
+        serve(socket.socket(fileno=int(sys.argv[1])), int(sys.argv[2]))

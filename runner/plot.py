@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -41,3 +44,19 @@ def plot_series(metrics: Mapping[str, Series], out_dir: Path, title: str = "") -
         figure.savefig(path)
         written.append(path)
     return written
+
+
+def plot_run_dir(directory: Path, title: str = "") -> list[Path]:
+    """Draw DIR/plots/*.png from DIR/metrics.json; the folder appears whole, never half drawn."""
+    metrics = json.loads((directory / "metrics.json").read_text())
+    series = {name: Series.model_validate(body) for name, body in metrics.items()}
+    partial = directory / "plots.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    plot_series(series, partial, title=title)
+    shutil.rmtree(directory / "plots", ignore_errors=True)
+    partial.rename(directory / "plots")
+    return sorted((directory / "plots").glob("*.png"))
+
+
+if __name__ == "__main__":  # python -m runner.plot DIR [TITLE]: what `tycho run` starts
+    plot_run_dir(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "")

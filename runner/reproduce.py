@@ -27,7 +27,7 @@ from runner.execute import (
     run_seeds_together,
 )
 from runner.progress import ProgressTracker, expected_steps
-from runner.spec import BuiltinRecipe, ObservationSpec, RunResult, RunStatus
+from runner.spec import BuiltinRecipe, ObservationSpec, RunResult, RunStatus, SourceRecipe
 
 
 class Stopped(Exception):
@@ -73,7 +73,7 @@ def reproduce(
     limits = limits or Limits()
     tracker = tracker or ProgressTracker(seeds, expected_steps=expected_steps(spec.metrics),
                                          parallel=parallel)
-    batched = together and _trains_seeds_together(spec, launcher)
+    batched = together and trains_seeds_together(spec.recipe, launcher)
     groups = plan_sandboxes(list(seeds), parallel=parallel, batched=batched)
     leaving = threading.Event()  # the caller left (an exception): stop the other sandboxes
 
@@ -146,18 +146,18 @@ def plan_sandboxes(seeds: list[int], *, parallel: int, batched: bool) -> list[li
     return [original] + [fresh[i::batches] for i in range(batches)]
 
 
-def _trains_seeds_together(spec: ObservationSpec, launcher: Launcher) -> bool:
-    """Whether the spec's recipe is a built-in with a batched entry point. Asked of
-    the fork server, which has the phenomena imported, so this process need not."""
-    if not isinstance(spec.recipe, BuiltinRecipe):
+def trains_seeds_together(recipe: BuiltinRecipe | SourceRecipe, launcher: Launcher) -> bool:
+    """Whether `recipe` is a built-in with a batched entry point. Asked of the fork
+    server, which has the phenomena imported, so this process need not."""
+    if not isinstance(recipe, BuiltinRecipe):
         return False
     describe = getattr(launcher, "describe", None)
     if describe is not None:
-        return bool(describe(spec.recipe.builtin).get("batched"))
+        return bool(describe(recipe.builtin).get("batched"))
     import phenomena
 
     try:
-        return phenomena.get(spec.recipe.builtin).batched
+        return phenomena.get(recipe.builtin).batched
     except phenomena.UnknownPhenomenon:
         return False
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -21,6 +22,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
+    PrivateAttr,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -45,6 +49,12 @@ BUILTIN_RECIPES: tuple[str, ...] = (
     "feature-learning",
 )
 MAX_CLAIM_CHARS = 500
+# Runs posted with an observation (`ObservationCreate.runs`): the author's and
+# those of a local reproduction's fresh seeds.
+MAX_POSTED_RUNS = 65
+# Series a reader sees overlaid in one panel (`train_acc` with `test_acc`).
+MAX_GROUPS = 16
+MAX_GROUP_SERIES = 8
 
 
 class Verdict(str, enum.Enum):
@@ -200,62 +210,134 @@ class Series(BaseModel):
     `x` is strictly increasing and finite. `y` holds floats; `null` stands for a
     value that was not a finite number (a diverged loss, NaN), so that JSON can
     carry it and claims can see it.
+
+    A grid series (a two-knob sweep: `delay` over `weight_decay` and
+    `train_fraction`) also has `x2` on a second axis `axis2`: point i is at
+    (x[i], x2[i]), and the points are ordered by x, then x2, each once.
+
+    A series may hold a million points, so it is checked in vectorised passes
+    over numpy arrays, not value by value (4x faster on a post of 100,000
+    points: benchmarks/api.py); the float64 arrays are kept (`arrays()`) for
+    whoever needs them next (claims, storage).
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    x: list[float]
-    y: list[float | None]
+    x: Annotated[list[float], PlainValidator(lambda v: _numbers(v, "x")),
+                 WithJsonSchema({"type": "array", "items": {"type": "number"}})]
+    y: Annotated[list[float | None], PlainValidator(lambda v: _numbers(v, "y")),
+                 WithJsonSchema({"type": "array",
+                                 "items": {"anyOf": [{"type": "number"}, {"type": "null"}]}})]
     axis: str = "step"
+    x2: Annotated[list[float] | None, PlainValidator(lambda v: _numbers(v, "x2", None)),
+                  WithJsonSchema({"anyOf": [{"type": "array", "items": {"type": "number"}},
+                                            {"type": "null"}]})] = Field(
+        default=None, exclude_if=lambda value: value is None)  # 1-D series travel as before
+    axis2: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    _arrays: tuple[np.ndarray, np.ndarray] | None = PrivateAttr(default=None)
 
-    @field_validator("axis")
+    @field_validator("axis", "axis2")
     @classmethod
-    def _axis_name(cls, value: str) -> str:
-        if not AXIS_NAME.match(value):
+    def _axis_name(cls, value: str | None) -> str | None:
+        if value is not None and not AXIS_NAME.match(value):
             raise ValueError(
                 f"axis {value!r} must be a word of letters, digits and underscores "
                 "(e.g. 'step', 'width', 'n_params')"
             )
         return value
 
-    @field_validator("y", mode="before")
-    @classmethod
-    def _nonfinite_to_null(cls, value: Any) -> Any:
-        if not isinstance(value, list) or not value:
-            return value
-        try:  # vectorised: a series can hold 100,000 points
-            array = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):  # nulls or non-numbers: check one by one
-            return [None if isinstance(v, float) and not math.isfinite(v) else v for v in value]
-        if array.ndim != 1:  # nested lists: let the type check say so
-            return value
-        bad = np.flatnonzero(~np.isfinite(array))
-        if bad.size:
-            value = list(value)
-            for i in bad:
-                value[i] = None
-        return value
-
     @model_validator(mode="after")
     def _shape(self) -> "Series":
         if len(self.x) != len(self.y):
             raise ValueError(
-                f"x has {len(self.x)} values but y has {len(self.y)}: "
-                "every point needs both"
+                f"x has {len(self.x)} values but y has {len(self.y)}: every point needs both"
             )
-        x = np.asarray(self.x, dtype=np.float64)
-        nonfinite = np.flatnonzero(~np.isfinite(x))
-        if nonfinite.size:
-            i = int(nonfinite[0])
-            _finite(float(x[i]), f"x[{i}]")
-        backwards = np.flatnonzero(np.diff(x) <= 0)
-        if backwards.size:
-            i = int(backwards[0]) + 1
+        if (self.x2 is None) != (self.axis2 is None):
+            raise ValueError("a grid series needs both x2 and axis2 (the second knob's name)")
+        x = self.arrays()[0]
+        if self.x2 is None:
+            backwards = np.flatnonzero(np.diff(x) <= 0)
+            if backwards.size:
+                i = int(backwards[0]) + 1
+                raise ValueError(f"x must be strictly increasing, but x[{i}] = {self.x[i]!r} "
+                                 f"follows {self.x[i - 1]!r}")
+            return self
+        if len(self.x2) != len(self.x):
+            raise ValueError(f"x has {len(self.x)} values but x2 has {len(self.x2)}")
+        x2 = self.x2_array()
+        dx, dx2 = np.diff(x), np.diff(x2)
+        disorder = np.flatnonzero((dx < 0) | ((dx == 0) & (dx2 <= 0)))
+        if disorder.size:
+            i = int(disorder[0]) + 1
             raise ValueError(
-                f"x must be strictly increasing, but x[{i}] = {self.x[i]!r} "
-                f"follows {self.x[i - 1]!r}"
-            )
+                f"the points of a grid series are ordered by x, then x2, each once; "
+                f"({self.x[i]!r}, {self.x2[i]!r}) follows ({self.x[i - 1]!r}, {self.x2[i - 1]!r})")
         return self
+
+    def __eq__(self, other: Any) -> bool:
+        # By value: the cached arrays are a private detail, and numpy arrays have no
+        # single truth value, so pydantic's comparison of private attributes cannot be used.
+        if not isinstance(other, Series):
+            return NotImplemented
+        return ((self.x, self.y, self.axis, self.x2, self.axis2)
+                == (other.x, other.y, other.axis, other.x2, other.axis2))
+
+    __hash__ = None  # mutable, like every pydantic model
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """x and y as float64 arrays, null as NaN (computed once)."""
+        if self._arrays is None:
+            # The arrays the checks made, when there were checks; numpy reads None as NaN.
+            self._arrays = (_as_array(self.x), _as_array(self.y))
+        return self._arrays
+
+    def x2_array(self) -> np.ndarray | None:
+        """A grid series' second coordinates as float64, else None."""
+        return None if self.x2 is None else _as_array(self.x2)
+
+
+def _as_array(values: list) -> np.ndarray:
+    """The array a checked list was checked as, else a new one (numpy reads None as NaN)."""
+    array = getattr(values, "array", None)
+    return array if array is not None else np.asarray(values, dtype=np.float64)
+
+
+class _Numbers(list):
+    """A checked list of numbers that keeps the float64 array it was checked as."""
+
+    array: np.ndarray
+
+
+def _numbers(values: Any, name: str, absent: Any = ...) -> list[float | None]:
+    """A flat list of numbers as floats: x and x2 finite, anything not finite in y null.
+    Where `absent` is given, None stands for no list at all."""
+    if values is None and absent is not ...:
+        return absent
+    array = _float_array(values, name)
+    numbers = _Numbers(array.tolist())
+    numbers.array = array
+    if name == "y":
+        for i in np.flatnonzero(~np.isfinite(array)):
+            numbers[i] = None
+        return numbers
+    nonfinite = np.flatnonzero(~np.isfinite(array))
+    if nonfinite.size:
+        i = int(nonfinite[0])
+        _finite(float(array[i]), f"{name}[{i}]")
+    return numbers
+
+
+def _float_array(values: Any, name: str) -> np.ndarray:
+    """A flat list of numbers (null allowed, as NaN) as float64, or a clear error."""
+    if not isinstance(values, (list, tuple)):
+        raise ValueError(f"{name} must be a list of numbers, got {type(values).__name__}")
+    try:
+        array = np.array(values, dtype=np.float64)  # null -> NaN
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{name} must be a flat list of numbers ({exc})") from None
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a flat list of numbers, not a list of lists")
+    return array
 
 
 class BuiltinRecipe(BaseModel):
@@ -327,6 +409,74 @@ class Environment(BaseModel):
 
 Claims = Annotated[list[str], Field(max_length=MAX_CLAIMS)]
 
+# A sweep's bounds: a phase diagram has one or two knobs; a few hundred runs at
+# most (a cell costs seconds to a minute on a CPU).
+MAX_SWEEP_KNOBS = 2
+MAX_SWEEP_VALUES = 32
+MAX_SWEEP_SEEDS = 16
+MAX_SWEEP_RUNS = 512
+MAX_MEASURES = 32
+
+
+class SweepSpec(BaseModel):
+    """A sweep: a grid over one or two config knobs, the seeds of every cell, and the
+    measures that reduce each run to one number (claim-language values such as
+    `first_step(test_acc >= 0.95)`; see docs/sweeps.md).
+
+    A sweep observation's metrics are the measures against the knobs: for one
+    knob, `NAME` against axis KNOB (the mean over seeds), with `NAME_min` and
+    `NAME_max` when there are several seeds; for two, grid series (x, x2).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    grid: dict[str, list[float]] = Field(min_length=1, max_length=MAX_SWEEP_KNOBS)
+    seeds: list[Annotated[int, Field(ge=0, lt=2**32)]] = Field(
+        default_factory=lambda: [0], min_length=1, max_length=MAX_SWEEP_SEEDS)
+    measures: dict[str, Annotated[str, Field(max_length=MAX_CLAIM_CHARS)]] = Field(
+        min_length=1, max_length=MAX_MEASURES)
+
+    @field_validator("grid")
+    @classmethod
+    def _knobs(cls, value: dict[str, list[float]]) -> dict[str, list[float]]:
+        for knob, values in value.items():
+            if not AXIS_NAME.match(knob):
+                raise ValueError(f"knob {knob!r} must be a config key (letters, digits, _)")
+            if not 1 <= len(values) <= MAX_SWEEP_VALUES:
+                raise ValueError(f"knob {knob!r} needs 1 to {MAX_SWEEP_VALUES} values, "
+                                 f"got {len(values)}")
+            if any(not math.isfinite(v) for v in values) or len(set(values)) != len(values):
+                raise ValueError(f"knob {knob!r}: the values must be finite and distinct")
+        return {knob: sorted(values) for knob, values in value.items()}
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("the seeds of a sweep must be distinct")
+        return value
+
+    @field_validator("measures")
+    @classmethod
+    def _measure_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not SERIES_NAME.match(name) or name.endswith(("_min", "_max")):
+                raise ValueError(f"measure name {name!r} must be a series name (letters, "
+                                 "digits, _) not ending in _min or _max")
+        return value
+
+    @model_validator(mode="after")
+    def _size(self) -> "SweepSpec":
+        runs = math.prod(len(v) for v in self.grid.values()) * len(self.seeds)
+        if runs > MAX_SWEEP_RUNS:
+            raise ValueError(f"the sweep has {runs} runs (cells x seeds); the limit is "
+                             f"{MAX_SWEEP_RUNS}: use fewer values or seeds")
+        return self
+
+    def cells(self) -> list[dict[str, float]]:
+        """Every cell of the grid, the first knob varying slowest."""
+        return [dict(zip(self.grid, values)) for values in itertools.product(*self.grid.values())]
+
 
 class ObservationSpec(BaseModel):
     """All that is needed to re-run an observation and check its claims."""
@@ -340,6 +490,9 @@ class ObservationSpec(BaseModel):
     metrics: dict[str, Series] = Field(default_factory=dict)
     claims: Claims = Field(default_factory=list)
     environment: Environment | None = None
+    # A sweep's grid, seeds and measures; `config` is then the base every cell
+    # changes, and `metrics` the measures against the knobs.
+    sweep: SweepSpec | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @field_validator("metrics")
     @classmethod
@@ -370,6 +523,38 @@ class ObservationCreate(ObservationSpec):
     phenomena: list[Line] = Field(default_factory=list, max_length=16)
     tags: list[Line] = Field(default_factory=list, max_length=32)
     notes: Text = ""
+    # The runs as measured where the observation was made, as `tycho run` and
+    # `tycho rerun --post` send them: the first is the posted run itself (its
+    # series are `metrics`, so its own `metrics` stay empty); any others are
+    # further seeds of the same spec, with their series. Stored as they are;
+    # the registry's verdict comes from its own verification.
+    runs: list[RunResult] = Field(default_factory=list, max_length=MAX_POSTED_RUNS)
+    # Series drawn together in one panel, e.g. [["train_acc", "test_acc"],
+    # ["sharpness", "two_over_lr"]] (a built-in phenomenon's GROUPS by default).
+    groups: list[Annotated[list[str], Field(min_length=2, max_length=MAX_GROUP_SERIES)]] = Field(
+        default_factory=list, max_length=MAX_GROUPS)
+
+    @model_validator(mode="after")
+    def _groups_name_series(self) -> "ObservationCreate":
+        for i, group in enumerate(self.groups):
+            unknown = [name for name in group if name not in self.metrics]
+            if unknown:
+                raise ValueError(f"groups[{i}] names {', '.join(map(repr, unknown))}, which "
+                                 f"{'is' if len(unknown) == 1 else 'are'} not among the metrics")
+            if len(set(group)) != len(group):
+                raise ValueError(f"groups[{i}] names a series twice")
+        return self
+
+    @model_validator(mode="after")
+    def _posted_runs(self) -> "ObservationCreate":
+        if self.runs:
+            first = self.runs[0]
+            if first.seed != self.seed or first.metrics:
+                raise ValueError("runs[0] is the posted run itself: its seed is the "
+                                 "observation's and its series are `metrics` (leave its own empty)")
+            if first.status is not RunStatus.ok:
+                raise ValueError(f"runs[0] failed ({first.error}); post a run that finished")
+        return self
 
 
 class ClaimResult(BaseModel):
@@ -403,12 +588,20 @@ class RunResult(BaseModel):
     environment: Environment | None = None
     wall_time_s: float | None = None
     cpu_time_s: float | None = None
+    # The recipe's own wall time, from its call to its return, as the sandbox
+    # measured it: wall_time_s less the sandbox's start and the imports before.
+    recipe_time_s: float | None = None
     peak_memory_mb: float | None = None
     # Whether the sandbox could take the network away (unprivileged unshare).
     network_isolated: bool | None = None
     error: Printed | None = None
     log_tail: Printed = ""
     claims: list[ClaimResult] = Field(default_factory=list)
+    # A run of a sweep's cell: the knobs it set (the rest is the sweep's base config).
+    cell: dict[str, float] | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
+ObservationCreate.model_rebuild()  # its `runs` are RunResults, defined above only now
 
 
 class RunKind(str, enum.Enum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
@@ -24,6 +25,7 @@ from server.users import api as users_api
 from server.users import pages as user_pages
 from server.users.accounts import ensure_worker_token
 from server.verification import api as verification_api
+from server.verification import pages as verification_pages
 from server.web import static
 from server.web.error_pages import install_error_pages
 
@@ -32,7 +34,7 @@ API_ROUTERS = (users_api, phenomena_api, observations_api, community_api, citati
                verification_api)
 # The pages. The vendor routes (/static/vendor/...) come before the /static mount that
 # would otherwise swallow them: Starlette tries routes in the order they were added.
-PAGE_ROUTERS = (static, phenomenon_pages, observation_pages, user_pages)
+PAGE_ROUTERS = (static, phenomenon_pages, observation_pages, verification_pages, user_pages)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -70,4 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", static.static_files(), name="static")
     install_error_pages(app)
     app.add_middleware(RequestLimits, **body_limits(settings))
+    access_log = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, verification_api.QuietHeartbeats) for f in access_log.filters):
+        access_log.addFilter(verification_api.QuietHeartbeats())
     return app

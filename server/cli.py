@@ -31,19 +31,27 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     db: DbOpt = None,
+    public_url: Annotated[Optional[str], typer.Option(
+        help="The address people reach it at, for its pages, citations and feeds "
+             "(default: TYCHO_PUBLIC_URL, else http://HOST:PORT).")] = None,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not start a local worker.")] = False,
-    workers: Annotated[int, typer.Option(help="Jobs the local worker runs at once.")] = 1,
+    concurrency: Annotated[int, typer.Option(help="Jobs the local worker runs at once.")] = 1,
+    parallel: Annotated[Optional[int], typer.Option(
+        help="Sandboxes each job of the local worker runs at once (default: the machine's "
+             "cores).")] = None,
 ) -> None:
     """Run the registry: migrate the database, start the API and pages, and a local worker.
 
-    With no settings it uses a SQLite file in your data directory.
+    With no settings it uses a SQLite file in your data directory. Everything it
+    prints, shows or cites uses its public address (--public-url).
 
     Example: tycho serve --port 8000
     """
     from server.serve import serve as serve_registry
 
     serve_registry(host=host, port=port, database_url=database_url(db),
-                   start_worker=not no_worker, worker_concurrency=workers)
+                   start_worker=not no_worker, worker_concurrency=concurrency,
+                   worker_parallel=parallel, public_url=public_url)
 
 
 def db_upgrade(db: DbOpt = None) -> None:

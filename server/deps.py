@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from sqlmodel import Session
 
 from server.db import session_scope
@@ -14,6 +16,29 @@ from server.settings import Settings
 from server.users.tokens import authenticate
 
 SESSION_COOKIE = "tycho_token"
+
+
+class _OrjsonRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = orjson.loads(await self.body())
+        return self._json
+
+
+class JSONRoute(APIRoute):
+    """A route whose JSON body is parsed by orjson: 4-5x faster than the standard
+    library on a post of 100,000 points (benchmarks/api.py), and strict JSON: NaN
+    and Infinity, which JSON has no words for, are refused (422) rather than
+    stored. orjson's decode error is a json.JSONDecodeError, so FastAPI answers
+    a malformed body as it always has."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+
+        async def orjson_handler(request: Request) -> Any:
+            return await handler(_OrjsonRequest(request.scope, request.receive))
+
+        return orjson_handler
 
 
 def get_session(request: Request) -> Iterator[Session]:

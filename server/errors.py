@@ -66,6 +66,11 @@ def _location(loc: tuple[Any, ...]) -> str:
 
 
 def _validation_message(error: dict[str, Any]) -> str:
+    if error.get("type") == "json_invalid":
+        position = error.get("loc", ("body", "?"))[-1]
+        why = (error.get("ctx") or {}).get("error", "")
+        return (f"the body is not valid JSON at character {position} ({why}); "
+                "JSON has no NaN or Infinity: send null for a value that is not a finite number")
     message = str(error.get("msg", "invalid"))
     return message.removeprefix("Value error, ")
 
@@ -73,7 +78,8 @@ def _validation_message(error: dict[str, Any]) -> str:
 def _invalid_input(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, str]]]:
     """A sentence and a list of {location, message} for pydantic's errors."""
     found = [
-        {"location": _location(tuple(e.get("loc", ()))), "message": _validation_message(e)}
+        {"location": "body" if e.get("type") == "json_invalid"
+         else _location(tuple(e.get("loc", ()))), "message": _validation_message(e)}
         for e in errors
     ]
     # Unions report one error per branch; keep the first of each location.

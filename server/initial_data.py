@@ -90,7 +90,7 @@ def seed_canonical(*, session: Session, settings: Settings,
     from server.observations.queries import format_ref
     from server.observations.store import create_observation
     from server.users.accounts import ensure_user
-    from server.verification.queue import enqueue_verification
+    from server.verification.queue import PRIORITY_BACKGROUND, enqueue_verification
 
     if session.exec(select(Observation.id).limit(1)).first() is not None:
         return []
@@ -102,6 +102,8 @@ def seed_canonical(*, session: Session, settings: Settings,
         body = ObservationCreate.model_validate(json.loads(path.read_text(encoding="utf-8")))
         observation, version = create_observation(session=session, author=author, body=body,
                                                   settings=settings)
-        enqueue_verification(session=session, version=version, settings=settings)
+        # Background work: a person's first post goes before these.
+        enqueue_verification(session=session, version=version, settings=settings,
+                             priority=PRIORITY_BACKGROUND)
         created.append(format_ref(observation.id))
     return created

@@ -115,6 +115,8 @@ class ObservationVersion(SQLModel, table=True):
         # A list filtered by verdict walks this index newest first and stops
         # after one page (migration 0004).
         Index("ix_observation_version_verdict_listing", "verdict", "observation_id"),
+        # Versions that would re-run the same thing share one verification.
+        Index("ix_observation_version_recipe_seed", "recipe_id", "seed"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -139,6 +141,10 @@ class ObservationVersion(SQLModel, table=True):
     comparisons: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
+    # Series a reader sees overlaid in one panel (runner.spec.ObservationCreate.groups).
+    groups: list[list[str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # A sweep observation's grid, seeds and measures (runner.spec.SweepSpec), else null.
+    sweep: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class ObservationPhenomenon(SQLModel, table=True):
@@ -184,6 +190,8 @@ class Run(SQLModel, table=True):
     claim_results: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
+    # A sweep cell's run: the knobs it set, e.g. {"weight_decay": 1.0}; else null.
+    cell: dict[str, float] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -200,17 +208,23 @@ class MetricSeries(SQLModel, table=True):
     n_points: int
     x: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     y: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # A grid series' second coordinate (a two-knob sweep): x2 as float64 bytes.
+    axis2: str | None = Field(default=None, max_length=64)
+    x2: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
     @staticmethod
-    def pack(values: list[float | None]) -> bytes:
-        array = np.array([np.nan if v is None else v for v in values], dtype="<f8")
-        return array.tobytes()
+    def pack(values: Any) -> bytes:
+        """Numbers (null as NaN), or a float64 array, as little-endian float64 bytes."""
+        return np.asarray(values, dtype="<f8").tobytes()  # numpy reads None as NaN
 
     def xs(self) -> np.ndarray:
         return np.frombuffer(self.x, dtype="<f8")
 
     def ys(self) -> np.ndarray:
         return np.frombuffer(self.y, dtype="<f8")
+
+    def x2s(self) -> np.ndarray | None:
+        return None if self.x2 is None else np.frombuffer(self.x2, dtype="<f8")
 
 
 class Link(SQLModel, table=True):
@@ -273,7 +287,11 @@ class VerificationJob(SQLModel, table=True):
     """The queued work of re-running one observation version on N seeds."""
 
     __tablename__ = "verification_job"
-    __table_args__ = (Index("ix_verification_job_claim", "status", "id"),)
+    __table_args__ = (
+        # Claims read ready jobs in (priority, turn, id) order (server/verification/queue.py).
+        Index("ix_verification_job_claim", "status", "priority", "turn", "id"),
+        Index("ix_verification_job_author_turn", "author_id", "priority", "turn"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     version_id: int = Field(foreign_key="observation_version.id", index=True)
@@ -292,6 +310,10 @@ class VerificationJob(SQLModel, table=True):
     # 0 for what people post, 1 for background work (the canonical observations
     # of a new registry), which must not hold back a person's first post.
     priority: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    # The observation's author, and the job's turn among the jobs of its
+    # priority: start-time fair queueing (server/verification/queue.py).
+    author_id: int | None = Field(default=None, foreign_key="user.id")
+    turn: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     # What the worker last said of a running job (runner.spec.JobProgress).
     progress: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)

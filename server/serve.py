@@ -58,13 +58,15 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
         pass
 
 
-def start_local_worker(*, url: str, token: str, concurrency: int) -> subprocess.Popen:
+def start_local_worker(*, url: str, token: str, concurrency: int,
+                       parallel: int | None = None) -> subprocess.Popen:
     # The token travels in the environment, not argv, so `ps` does not show it.
     env = {k: os.environ[k] for k in WORKER_ENVIRONMENT if k in os.environ}
     env.update(TYCHO_TOKEN=token, TYCHO_SERVER=url)
+    sandboxes = ["--parallel", str(parallel)] if parallel else []
     return subprocess.Popen(
         [sys.executable, "-m", "runner.cli", "worker", "--concurrency", str(concurrency),
-         "--worker-id", LOCAL_WORKER],
+         *sandboxes, "--worker-id", LOCAL_WORKER],
         env=env,
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
@@ -98,9 +100,24 @@ def _loopback(host: str) -> bool:
     return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
 
 
+def local_address(host: str, port: int) -> str:
+    """Where this machine reaches the server: a wildcard interface is reached on loopback."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def public_address(host: str, port: int, public_url: str | None = None) -> str:
+    """The address the registry gives in pages, citations and feeds: --public-url, else
+    TYCHO_PUBLIC_URL, else the address it listens on."""
+    chosen = public_url or os.environ.get("TYCHO_PUBLIC_URL") or local_address(host, port)
+    return chosen.rstrip("/")
+
+
 def serve(*, host: str, port: int, database_url: str, start_worker: bool = True,
-          worker_concurrency: int = 1) -> None:
-    settings = Settings(database_url=database_url)
+          worker_concurrency: int = 1, worker_parallel: int | None = None,
+          public_url: str | None = None) -> None:
+    public = public_address(host, port, public_url)
+    settings = Settings(database_url=database_url, public_url=public)
     if not _loopback(host) and os.geteuid() != 0 and "TYCHO_VERIFY_SUBMITTED_CODE" not in os.environ:
         # Without root the sandbox cannot switch a recipe to its own uid, so a
         # submitted recipe could read this user's files (docs/deployment.md).
@@ -117,13 +134,13 @@ def serve(*, host: str, port: int, database_url: str, start_worker: bool = True,
                   "the local worker verifies them in the background", flush=True)
     app = create_app(settings)
     shown = database_url.split("@")[-1]
-    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-    print(f"Tycho registry on {base}  (API {base}/api/v1, docs {base}/docs)", flush=True)
+    print(f"Tycho registry on {public}  (API {public}/api/v1, docs {public}/docs)", flush=True)
     print(f"database: {shown}", flush=True)
     worker = None
     if start_worker:
-        worker = start_local_worker(url=base, token=local_worker_token(settings),
-                                    concurrency=worker_concurrency)
+        worker = start_local_worker(url=local_address(host, port),
+                                    token=local_worker_token(settings),
+                                    concurrency=worker_concurrency, parallel=worker_parallel)
         print(f"local worker started (pid {worker.pid}); --no-worker to turn it off", flush=True)
     registry = _RegistryServer(uvicorn.Config(app, host=host, port=port, log_level="info"), worker)
     try:

@@ -6,9 +6,13 @@ observations, 69 ms at 100k). The tag and phenomenon rows now carry their
 observation's id, and each filter has an index in observation order, so a
 page is read newest first and the query stops after it (benchmarks/api.py).
 
+Versions that would re-run the same thing share one verification; an index on
+(recipe_id, seed) finds them.
+
 verification_job gains `priority` (background work such as the canonical
-observations of a new registry goes after what people post) and `progress`
-(what the worker last reported: each seed's step, the time left).
+observations of a new registry goes after what people post), `author_id` and
+`turn` (fair queueing across authors: server/verification/queue.py), and
+`progress` (what the worker last reported: each seed's step, the time left).
 
 Revision ID: 0004
 Revises: 0003
@@ -47,17 +51,38 @@ def upgrade() -> None:
         batch_op.drop_index("ix_observation_version_verdict")
         batch_op.create_index("ix_observation_version_verdict_listing",
                               ["verdict", "observation_id"])
+        batch_op.create_index("ix_observation_version_recipe_seed", ["recipe_id", "seed"])
     with op.batch_alter_table("verification_job", schema=None) as batch_op:
         batch_op.add_column(sa.Column("priority", sa.Integer(), nullable=False,
                                       server_default="0"))
+        batch_op.add_column(sa.Column("author_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("turn", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("progress", sa.JSON(), nullable=True))
+        batch_op.create_foreign_key("fk_verification_job_author_id", "user", ["author_id"], ["id"])
+        batch_op.drop_index("ix_verification_job_claim")
+        batch_op.create_index("ix_verification_job_claim", ["status", "priority", "turn", "id"])
+        batch_op.create_index("ix_verification_job_author_turn", ["author_id", "priority", "turn"])
+    # Jobs queued before this revision: their author, and turns in the order they came.
+    op.execute(
+        "UPDATE verification_job SET author_id = (SELECT observation.author_id FROM "
+        "observation_version JOIN observation ON observation.id = "
+        "observation_version.observation_id WHERE observation_version.id = "
+        "verification_job.version_id), turn = id"
+    )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("verification_job", schema=None) as batch_op:
+        batch_op.drop_index("ix_verification_job_author_turn")
+        batch_op.drop_index("ix_verification_job_claim")
+        batch_op.create_index("ix_verification_job_claim", ["status", "id"])
+        batch_op.drop_constraint("fk_verification_job_author_id", type_="foreignkey")
         batch_op.drop_column("progress")
+        batch_op.drop_column("turn")
+        batch_op.drop_column("author_id")
         batch_op.drop_column("priority")
     with op.batch_alter_table("observation_version", schema=None) as batch_op:
+        batch_op.drop_index("ix_observation_version_recipe_seed")
         batch_op.drop_index("ix_observation_version_verdict_listing")
         batch_op.create_index("ix_observation_version_verdict", ["verdict"])
     with op.batch_alter_table("observation_phenomenon", schema=None) as batch_op:

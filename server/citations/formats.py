@@ -69,6 +69,8 @@ def _bibtex_name(person: Person) -> str:
         escaped = latex_escape(text)
         return "{" + escaped + "}" if SPLITS_A_NAME.search(text) else escaped
 
+    if person.organisation:  # one name, never split: {{Tycho built-in phenomena}}
+        return "{" + latex_escape(person.name) + "}"
     if person.given:
         return f"{part(person.family)}, {part(person.given)}"
     return part(person.family)
@@ -156,6 +158,8 @@ def _chain_note(citation: Citation) -> str:
 
 
 def _csl_name(person: Person) -> dict:
+    if person.organisation:
+        return {"literal": person.name}
     name = {"family": person.family}
     if person.given:
         name["given"] = person.given
@@ -247,7 +251,10 @@ def cff_yaml(document: dict) -> str:
 
 
 def _cff_person(person: Person) -> dict:
-    entry = {"family-names": person.family}
+    if person.organisation:  # a CFF entity
+        entry = {"name": person.name}
+    else:
+        entry = {"family-names": person.family}
     if person.given:
         entry["given-names"] = person.given
     entry["alias"] = person.handle  # two people may share a name; never a handle

@@ -13,10 +13,14 @@ from sqlmodel import Session, select
 
 from server.community.graph import find_neighbourhood
 from server.db import aware
+from server.initial_data import CANONICAL_AUTHOR
 from server.models import Observation, ObservationVersion, User
 from server.observations.queries import format_ref, phenomena_of
 from server.users.accounts import users_by_id
 
+# Accounts that are organisations rather than people: the author of the built-in
+# phenomena's canonical observations.
+ORGANISATIONS = frozenset({CANONICAL_AUTHOR[0]})
 KEY_PREFIX = "tycho:"
 CHAIN_KEY_PREFIX = "tycho:chain:"
 
@@ -31,6 +35,9 @@ class Person:
     given: str | None
     orcid: str | None  # bare, 0000-0002-1825-0097
     affiliation: str | None
+    # An organisation, not a person: its name is one whole, never split into
+    # family and given names (BibTeX braces it, CSL a literal, CFF an entity).
+    organisation: bool = False
 
     @property
     def orcid_url(self) -> str | None:
@@ -102,7 +109,8 @@ def split_name(name: str) -> tuple[str | None, str]:
 
 def person_of(user: User) -> Person:
     name = " ".join(user.display_name.split()) or user.handle
-    given, family = split_name(name)
+    organisation = user.handle in ORGANISATIONS
+    given, family = (None, name) if organisation else split_name(name)
     return Person(
         handle=user.handle,
         name=name,
@@ -110,6 +118,7 @@ def person_of(user: User) -> Person:
         given=given,
         orcid=user.orcid or None,
         affiliation=user.affiliation or None,
+        organisation=organisation,
     )
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from sqlmodel import select
 
 from runner.spec import ObservationCreate, ObservationSpec, Verdict
-from server.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
+from server.deps import AdminUser, CurrentUser, JSONRoute, SessionDep, SettingsDep
 from server.models import Run, utcnow
 from server.observations.queries import (
     author_run,
@@ -29,7 +29,7 @@ from server.observations.store import create_observation, create_version
 from server.verification.queue import cancel_open_jobs, enqueue_verification
 from server.verification.schemas import VerificationQueued
 
-router = APIRouter(tags=["observations"])
+router = APIRouter(tags=["observations"], route_class=JSONRoute)
 
 VERDICTS = [v.value for v in Verdict]
 
@@ -43,7 +43,8 @@ def post_observation(
                                               settings=settings)
     enqueue_verification(session=session, version=version, settings=settings)
     session.commit()
-    return observation_record(session=session, observation=observation, version=version)
+    return observation_record(session=session, observation=observation, version=version,
+                              public_url=settings.public_url)
 
 
 @router.get("/observations", response_model=ObservationPage)
@@ -63,14 +64,16 @@ def get_observations(
     """Latest versions, newest first, filtered; pass `next_cursor` back for the next page."""
     return observation_page(session=session, phenomenon=phenomenon, tag=tag, author=author,
                             verdict=verdict, q=q, cursor=cursor,
-                            limit=min(limit, settings.max_page_size))
+                            limit=min(limit, settings.max_page_size),
+                            public_url=settings.public_url)
 
 
 @router.get("/observations/{ref}", response_model=ObservationPublic)
-def get_observation(ref: str, session: SessionDep) -> ObservationPublic:
+def get_observation(ref: str, session: SessionDep, settings: SettingsDep) -> ObservationPublic:
     """One observation: `42`, `T-42` (latest version) or `T-42v2`."""
     observation, version = find_version(session=session, ref=ref)
-    return observation_record(session=session, observation=observation, version=version)
+    return observation_record(session=session, observation=observation, version=version,
+                              public_url=settings.public_url)
 
 
 @router.get("/observations/{ref}/metrics", response_model=Metrics)
@@ -126,12 +129,13 @@ def post_version(
     )
     enqueue_verification(session=session, version=version, settings=settings)
     session.commit()
-    return observation_record(session=session, observation=observation, version=version)
+    return observation_record(session=session, observation=observation, version=version,
+                              public_url=settings.public_url)
 
 
 @router.post("/observations/{ref}/withdraw", response_model=ObservationPublic)
 def withdraw(
-    ref: str, body: WithdrawRequest, session: SessionDep, admin: AdminUser
+    ref: str, body: WithdrawRequest, session: SessionDep, admin: AdminUser, settings: SettingsDep
 ) -> ObservationPublic:
     """Withdraw an observation (admins): it stays readable, marked, and leaves lists."""
     observation, version = find_version(session=session, ref=ref)
@@ -140,7 +144,8 @@ def withdraw(
     session.add(observation)
     cancel_open_jobs(session=session, observation_id=observation.id)
     session.commit()
-    return observation_record(session=session, observation=observation, version=version)
+    return observation_record(session=session, observation=observation, version=version,
+                              public_url=settings.public_url)
 
 
 @router.post("/observations/{ref}/verify", status_code=202, response_model=VerificationQueued)

@@ -33,6 +33,7 @@ PAGE_SIZE = 50
 def browse_page(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     phenomenon: str | None = None,
     tag: str | None = None,
     author: str | None = None,
@@ -44,7 +45,7 @@ def browse_page(
     filters = {"phenomenon": phenomenon, "tag": tag, "author": author, "verdict": verdict, "q": q}
     filters = {k: v.strip() for k, v in filters.items() if v and v.strip()}
     record = observation_page(session=session, cursor=page_cursor(cursor), limit=PAGE_SIZE,
-                              **filters)
+                              public_url=settings.public_url, **filters)
     # The JSON twin is the same page: same filters, size and cursor.
     twin_query = {**filters, "limit": PAGE_SIZE, **({"cursor": cursor} if cursor else {})}
     return render_page(
@@ -62,7 +63,8 @@ def browse_page(
 
 def _render(request: Request, session, ref: str):
     observation, version = find_version(session=session, ref=ref)
-    view = observation_view(session=session, observation=observation, version=version)
+    view = observation_view(session=session, observation=observation, version=version,
+                            public_url=request.app.state.settings.public_url)
     return render_page(request, session, "observation.html", record=view.record,
                        twin=route_url(request, "get_observation", ref=view.ref),
                        view=view, plots_json=panels_json(view.panels))

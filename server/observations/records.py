@@ -26,38 +26,43 @@ from server.observations.schemas import (
     VersionInfo,
 )
 from server.users.accounts import users_by_id
-from server.verification.queue import verification_status
+from server.verification.status import verification_status
 
 
 def summaries(
-    *, session: Session, rows: list[tuple[Observation, ObservationVersion]]
+    *, session: Session, rows: list[tuple[Observation, ObservationVersion]], public_url: str = ""
 ) -> list[ObservationSummary]:
-    """List items for many observations with two extra queries in all."""
+    """List items for many observations with two extra queries in all (each item's `url`
+    under `public_url`, the registry's public address; a path on this site without it)."""
     slugs = phenomena_of(session=session, version_ids=[v.id for _, v in rows])
     authors = users_by_id(session=session, ids=[o.author_id for o, _ in rows])
     return [
         ObservationSummary.of(version, **_summary_fields(
-            observation, version, authors[observation.author_id], slugs.get(version.id, [])))
+            observation, version, authors[observation.author_id], slugs.get(version.id, []),
+            public_url))
         for observation, version in rows
     ]
 
 
 def observation_page(*, session: Session, cursor: int | None = None, limit: int = 50,
-                     **filters: str | None) -> ObservationPage:
+                     public_url: str = "", **filters: str | None) -> ObservationPage:
     """A page of the latest versions, newest first, filtered (see list_observations)."""
     rows, next_cursor = list_observations(session=session, cursor=cursor, limit=limit, **filters)
-    return ObservationPage(items=summaries(session=session, rows=rows),
+    return ObservationPage(items=summaries(session=session, rows=rows, public_url=public_url),
                            next_cursor=str(next_cursor) if next_cursor else None)
 
 
 def _summary_fields(
-    observation: Observation, version: ObservationVersion, author: User, slugs: list[str]
+    observation: Observation, version: ObservationVersion, author: User, slugs: list[str],
+    public_url: str,
 ) -> dict:
     """What a summary says beyond the version's own columns."""
     number, latest = observation.id, observation.latest_version
+    ref = format_ref(number, version.version)
     return dict(
         id=format_ref(number),
-        ref=format_ref(number, version.version),
+        ref=ref,
+        url=f"{public_url.rstrip('/')}/{ref}",
         number=number,
         latest_version=latest,
         author=author,
@@ -69,7 +74,8 @@ def _summary_fields(
 
 
 def observation_record(
-    *, session: Session, observation: Observation, version: ObservationVersion
+    *, session: Session, observation: Observation, version: ObservationVersion,
+    public_url: str = "",
 ) -> ObservationPublic:
     """The whole record of one version: content, runs, versions, verification, links,
     reproductions and comments. GET /api/v1/observations/{ref} answers it; the observation
@@ -94,7 +100,7 @@ def observation_record(
     ref = format_ref(observation.id, version.version)
     return ObservationPublic.of(
         version,
-        **_summary_fields(observation, version, author, slugs),
+        **_summary_fields(observation, version, author, slugs, public_url),
         recipe=RecipePublic.of(recipe, kind="builtin" if recipe.builtin else "source"),
         metrics=[SeriesInfo.of(row) for row in series],
         versions=[

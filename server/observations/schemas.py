@@ -68,6 +68,8 @@ class RunSummary(Record):
 class ObservationSummary(Record):
     id: str  # T-42
     ref: str  # T-42v2, the version shown
+    url: str = Field(description="its web page, under the registry's public address "
+                     "(TYCHO_PUBLIC_URL, or tycho serve's --public-url/--host/--port)")
     number: int
     version: int
     latest_version: int

@@ -32,6 +32,9 @@ from server.settings import Settings, get_settings
 from server.web.markup import highlight_source, render_markdown
 
 BUILTIN_ENTRYPOINT = ""
+# What a posted author run says of itself (ObservationCreate.runs[0]); the rest is the body's.
+POSTED_MEASURES = ("wall_time_s", "cpu_time_s", "peak_memory_mb", "network_isolated", "log_tail",
+                   "claims")
 
 
 def ensure_recipe(*, session: Session, recipe: BuiltinRecipe | SourceRecipe) -> Recipe:
@@ -111,6 +114,11 @@ def _check_submission(body: ObservationCreate, settings: Settings) -> None:
             raise invalid(
                 f"tags: {tag!r} is not a tag; use lower-case words joined by hyphens"
             )
+    grids = [name for name, series in body.metrics.items() if series.x2 is not None]
+    if body.sweep is not None or grids:
+        # Until sweeps are stored whole (issue 13), refuse rather than drop part of them.
+        raise invalid("this registry does not store sweeps or grid series yet"
+                      + (f" ({', '.join(grids)})" if grids else ""))
 
 
 def create_observation(
@@ -203,6 +211,7 @@ def _add_version(
         seed=body.seed,
         claims=list(body.claims),
         environment=body.environment.model_dump() if body.environment else None,
+        groups=[list(group) for group in body.groups],
         change_message=change_message,
         verdict=Verdict.unverified.value,
     )
@@ -215,17 +224,22 @@ def _add_version(
                                           observation_id=observation.id))
     for tag in version.tags:
         session.add(ObservationTag(version_id=version.id, tag=tag, observation_id=observation.id))
+    # The author's run as measured where it ran (claims, timings), when the body says.
+    measured = body.runs[0] if body.runs else RunResult.model_construct(
+        wall_time_s=None, cpu_time_s=None, peak_memory_mb=None, network_isolated=None,
+        log_tail="", claims=[])
     store_run(
         session=session,
         version=version,
         # The series were validated with the body; constructing skips a second pass.
-        run=RunResult.model_construct(
-            status=RunStatus.ok, seed=body.seed, metrics=body.metrics,
-            environment=body.environment, wall_time_s=None, cpu_time_s=None,
-            peak_memory_mb=None, network_isolated=None, error=None, log_tail="", claims=[],
-        ),
+        run=RunResult.model_construct(**{
+            **{name: getattr(measured, name) for name in POSTED_MEASURES},
+            "status": RunStatus.ok, "seed": body.seed, "metrics": body.metrics,
+            "environment": body.environment, "error": None}),
         kind=RunKind.author,
     )
+    for run in body.runs[1:]:  # a local reproduction's fresh seeds
+        store_run(session=session, version=version, run=run, kind=RunKind.reproduction)
     return version
 
 
@@ -264,10 +278,11 @@ def store_run(
                 name=name,
                 axis=series.axis,
                 n_points=len(series.x),
-                x=MetricSeries.pack(series.x),
-                y=MetricSeries.pack(series.y),
+                x=MetricSeries.pack(x),
+                y=MetricSeries.pack(y),
             )
             for name, series in run.metrics.items()
+            for x, y in [series.arrays()]
         ]
     )
     return row

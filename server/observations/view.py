@@ -49,10 +49,12 @@ class ObservationView:
 
 
 def observation_view(
-    *, session: Session, observation: Observation, version: ObservationVersion
+    *, session: Session, observation: Observation, version: ObservationVersion,
+    public_url: str = "",
 ) -> ObservationView:
     """The observation record (as GET /api/v1/observations/{ref}), plots, claims and thread."""
-    record = observation_record(session=session, observation=observation, version=version)
+    record = observation_record(session=session, observation=observation, version=version,
+                                public_url=public_url)
     # The source is the spec's (GET .../spec), not the record's: the page shows it coloured.
     recipe = session.get(Recipe, version.recipe_id)
     styles = run_styles(runs=record.runs, original_seed=record.seed)

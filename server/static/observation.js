@@ -72,3 +72,31 @@ function indentJson(body) {
     });
   });
 })();
+
+// While a verification is queued or running, fetch its panel every few seconds and
+// show it in place; once the verdict is in, reload to show the runs and claims.
+(function followVerification() {
+  const POLL_MS = 3000;
+  let panel = document.getElementById("verification-progress");
+  if (!panel || !panel.dataset.poll) return;
+  const url = panel.dataset.poll;
+  async function refresh() {
+    try {
+      const response = await fetch(url, { cache: "no-store" });
+      if (!response.ok) throw new Error(`${response.status}`);
+      const fragment = new DOMParser().parseFromString(await response.text(), "text/html");
+      const fresh = fragment.getElementById("verification-progress");
+      if (!fresh) throw new Error("no panel in the answer");
+      if (!["queued", "running"].includes(fresh.dataset.status)) {
+        window.location.reload();
+        return;
+      }
+      panel.replaceWith(fresh);
+      panel = fresh;
+    } catch (error) {
+      panel.dataset.stale = "true";  // keep the last state; try again at the next tick
+    }
+    setTimeout(refresh, POLL_MS);
+  }
+  setTimeout(refresh, POLL_MS);
+})();

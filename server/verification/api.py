@@ -1,7 +1,9 @@
-"""The worker protocol: claim, heartbeat, complete, fail (worker-scoped tokens)."""
+"""The worker protocol (claim, heartbeat, complete, fail: worker-scoped tokens), and where
+a version's verification is, for anyone."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
@@ -15,9 +17,9 @@ from runner.spec import (
     JobHeartbeat,
     JobHeartbeatReply,
 )
-from server.deps import SessionDep, SettingsDep, WorkerUser
+from server.deps import JSONRoute, SessionDep, SettingsDep, WorkerUser
 from server.models import ObservationVersion
-from server.observations.queries import format_ref, spec_of
+from server.observations.queries import find_version, format_ref, spec_of
 from server.verification.queue import (
     RetryPolicy,
     claim_job,
@@ -26,9 +28,25 @@ from server.verification.queue import (
     heartbeat,
     release_job,
 )
-from server.verification.schemas import JobCompleted, JobFailed, JobReleased
+from server.verification.schemas import (
+    JobCompleted,
+    JobFailed,
+    JobReleased,
+    VerificationStatus,
+)
+from server.verification.status import verification_status
 
-router = APIRouter(prefix="/jobs", tags=["worker"])
+router = APIRouter(tags=["worker"], route_class=JSONRoute)
+
+
+class QuietHeartbeats(logging.Filter):
+    """Keeps heartbeats out of the access log: a running job reports every few
+    seconds, which would bury every other request of `tycho serve`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (len(args) >= 3 and str(args[2]).endswith("/heartbeat"))
+
 
 JobId = Annotated[Id, Path(description="the job's number, from /jobs/claim")]
 
@@ -37,7 +55,7 @@ def _policy(settings) -> RetryPolicy:
     return RetryPolicy(max_attempts=settings.max_attempts)
 
 
-@router.post("/claim", response_model=JobAssignment | None)
+@router.post("/jobs/claim", response_model=JobAssignment | None)
 def claim(body: JobClaimRequest, session: SessionDep, settings: SettingsDep,
           worker: WorkerUser) -> JobAssignment | Response:
     """Lease the next job: its spec and the seeds to run (original first). 204 when none."""
@@ -61,17 +79,19 @@ def claim(body: JobClaimRequest, session: SessionDep, settings: SettingsDep,
     return assignment
 
 
-@router.post("/{job_id}/heartbeat", response_model=JobHeartbeatReply)
+@router.post("/jobs/{job_id}/heartbeat", response_model=JobHeartbeatReply)
 def beat(job_id: JobId, body: JobHeartbeat, session: SessionDep, settings: SettingsDep,
          worker: WorkerUser) -> JobHeartbeatReply:
-    """Extend the lease; `cancelled: true` tells the worker to stop."""
+    """Extend the lease and report how far the job is; `cancelled: true` tells the worker
+    to stop."""
     reply = heartbeat(session=session, job_id=job_id, worker_id=body.worker_id,
-                      lease_seconds=settings.lease_seconds, user_id=worker.id)
+                      lease_seconds=settings.lease_seconds, user_id=worker.id,
+                      progress=body.progress)
     session.commit()
     return reply
 
 
-@router.post("/{job_id}/complete", response_model=JobCompleted)
+@router.post("/jobs/{job_id}/complete", response_model=JobCompleted)
 def complete(job_id: JobId, body: JobComplete, session: SessionDep,
              worker: WorkerUser) -> JobCompleted:
     """Record the runs and the verdict; refused (409) once the lease has lapsed."""
@@ -81,7 +101,7 @@ def complete(job_id: JobId, body: JobComplete, session: SessionDep,
                         verdict=version.verdict)
 
 
-@router.post("/{job_id}/fail", response_model=JobFailed)
+@router.post("/jobs/{job_id}/fail", response_model=JobFailed)
 def fail(job_id: JobId, body: JobFail, session: SessionDep, settings: SettingsDep,
          worker: WorkerUser) -> JobFailed:
     """Report that the job could not be run; it is retried or ends in verdict `error`."""
@@ -91,7 +111,7 @@ def fail(job_id: JobId, body: JobFail, session: SessionDep, settings: SettingsDe
     return JobFailed.of(job, job=job.id)
 
 
-@router.post("/{job_id}/release", response_model=JobReleased)
+@router.post("/jobs/{job_id}/release", response_model=JobReleased)
 def release(job_id: JobId, body: JobHeartbeat, session: SessionDep,
             worker: WorkerUser) -> JobReleased:
     """Hand a job back to the queue without counting the attempt (a worker shutting down)."""
@@ -99,3 +119,12 @@ def release(job_id: JobId, body: JobHeartbeat, session: SessionDep,
                       user_id=worker.id)
     session.commit()
     return JobReleased.of(job, job=job.id)
+
+
+@router.get("/observations/{ref}/verification", tags=["observations"],
+            response_model=VerificationStatus | None)
+def get_verification(ref: str, session: SessionDep) -> VerificationStatus | None:
+    """Where the version's latest verification is: queued (its place in the queue),
+    running (each seed's step and the time left), or finished; null if none was queued."""
+    _, version = find_version(session=session, ref=ref)
+    return verification_status(session=session, version=version)

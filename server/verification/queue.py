@@ -1,9 +1,20 @@
-"""The verification queue: enqueue, claim (one atomic statement), heartbeat, complete, fail.
+"""The verification queue: enqueue, claim, heartbeat, complete, fail.
 
-Habits from procrastinate: a claim is a single `UPDATE ... WHERE id = (SELECT ...
-FOR UPDATE SKIP LOCKED) RETURNING`; a lease is a timestamp; a lapsed lease puts
-the job back in the queue; the retry policy is a small pure object. On SQLite
-the same statement is atomic because SQLite has one writer at a time.
+Habits from procrastinate: every state change is one guarded statement (an
+`UPDATE ... WHERE <still in the state we saw> RETURNING`), so when two
+workers race for a job exactly one of them gets it; a lease is a timestamp; a
+lapsed lease puts the job back in the queue; the retry policy is a small pure
+object.
+
+The queue is fair. Ready jobs are leased in `ready_order`: background work
+(priority 1, the canonical observations of a new registry) after what people
+post (priority 0), and within a priority by turn, then age. A job's turn is
+given when it is queued, by start-time fair queueing: the turn now being
+served, or one after its author's latest turn, whichever is later. So authors
+take turns, one job each, and an author who posts fifty observations at once
+delays another author's next post by at most the one job being served. A
+claim reads the first few jobs in that order and leases the first it can with
+a guarded UPDATE; one that another worker took meanwhile is skipped.
 """
 
 from __future__ import annotations
@@ -12,15 +23,35 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlmodel import Session
 
-from runner.spec import JobComplete, JobHeartbeatReply, RunKind, Verdict, verification_seeds
+from runner.spec import (
+    JobComplete,
+    JobHeartbeatReply,
+    JobProgress,
+    RunKind,
+    Verdict,
+    verification_seeds,
+)
 from server.errors import Problem, invalid, not_found
-from server.models import JobStatus, ObservationVersion, Recipe, VerificationJob, utcnow
+from server.models import (
+    JobStatus,
+    Observation,
+    ObservationVersion,
+    Recipe,
+    VerificationJob,
+    utcnow,
+)
 from server.observations.store import store_run
 from server.settings import Settings
-from server.verification.schemas import VerificationStatus
+from server.verification.sharing import job_to_share, share, share_with_twins
+
+# Jobs a claim considers at once: enough that workers racing for the first
+# ones still find one free, few enough to read in one small query.
+CLAIM_CANDIDATES = 8
+# Priorities: what people post, and background work.
+PRIORITY_POSTED, PRIORITY_BACKGROUND = 0, 1
 
 
 @dataclass(frozen=True)
@@ -41,9 +72,11 @@ class RetryPolicy:
 
 
 def enqueue_verification(
-    *, session: Session, version: ObservationVersion, settings: Settings, again: bool = False
+    *, session: Session, version: ObservationVersion, settings: Settings, again: bool = False,
+    priority: int = PRIORITY_POSTED,
 ) -> VerificationJob | None:
-    """Queue the re-run of a version; a version that will not be run gets `unverifiable`."""
+    """Queue the re-run of a version (or share a twin's: server/verification/sharing.py);
+    a version that will not be run gets `unverifiable`."""
     recipe = session.get(Recipe, version.recipe_id)
     if recipe.builtin is None and not settings.verify_submitted_code:
         version.verdict = Verdict.unverifiable.value
@@ -53,10 +86,17 @@ def enqueue_verification(
         )
         session.add(version)
         return None
+    seeds = verification_seeds(version.seed, settings.verify_seeds)
     if again:
         _cancel(session=session, versions=[version.id])
+    elif (shared := job_to_share(session=session, version=version, seeds=seeds)) is not None:
+        share(session=session, job=shared, version=version)
+        return None
+    author_id = session.get(Observation, version.observation_id).author_id
     job = VerificationJob(
-        version_id=version.id, seeds=verification_seeds(version.seed, settings.verify_seeds)
+        version_id=version.id, seeds=seeds,
+        priority=priority, author_id=author_id,
+        turn=_next_turn(session=session, author_id=author_id, priority=priority),
     )
     session.add(job)
     session.flush()
@@ -131,6 +171,7 @@ def _record_failure(
     delay = policy.next_delay(job.attempts)
     job.worker_id = None
     job.lease_expires_at = None
+    job.progress = None
     if delay is None:
         job.status = JobStatus.failed.value
         job.finished_at = now
@@ -147,40 +188,57 @@ def _record_failure(
     session.add(job)
 
 
+def _next_turn(*, session: Session, author_id: int, priority: int) -> int:
+    """The turn now being served (the latest claimed), or one after the author's latest."""
+    of_priority = VerificationJob.priority == priority
+    served = session.execute(
+        select(func.max(VerificationJob.turn))
+        .where(of_priority, VerificationJob.started_at.is_not(None))
+    ).scalar()
+    own = session.execute(
+        select(func.max(VerificationJob.turn))
+        .where(of_priority, VerificationJob.author_id == author_id)
+    ).scalar()
+    return max(served or 0, -1 if own is None else own + 1)
+
+
+def ready_order(now: datetime) -> Any:
+    """The ids of the jobs ready to be leased, in the order they will be."""
+    return (
+        select(VerificationJob.id)
+        .where(VerificationJob.status == JobStatus.queued.value,
+               or_(VerificationJob.not_before.is_(None), VerificationJob.not_before <= now))
+        .order_by(VerificationJob.priority, VerificationJob.turn, VerificationJob.id)
+    )
+
+
 def claim_job(
     *, session: Session, worker_id: str, lease_seconds: int, policy: RetryPolicy,
     user_id: int | None = None,
 ) -> VerificationJob | None:
-    """Lease the oldest ready job to `worker_id` in one atomic statement, or None."""
+    """Lease the next ready job in the fair order to `worker_id`, or None."""
     now = utcnow()
     requeue_lapsed(session=session, policy=policy, now=now)
-    ready = (
-        select(VerificationJob.id)
-        .where(
-            VerificationJob.status == JobStatus.queued.value,
-            or_(VerificationJob.not_before.is_(None), VerificationJob.not_before <= now),
-        )
-        .order_by(VerificationJob.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    claimed = session.execute(
-        update(VerificationJob)
-        .where(VerificationJob.id == ready)
-        .values(
-            status=JobStatus.running.value,
-            worker_id=worker_id,
-            worker_user_id=user_id,
-            attempts=VerificationJob.attempts + 1,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            started_at=now,
-        )
-        .returning(VerificationJob.id)
-    ).scalar_one_or_none()
-    if claimed is None:
-        return None
-    return session.get(VerificationJob, claimed, populate_existing=True)
+    candidates = session.execute(ready_order(now).limit(CLAIM_CANDIDATES)).scalars().all()
+    for candidate in candidates:
+        claimed = session.execute(
+            update(VerificationJob)
+            .where(VerificationJob.id == candidate,
+                   VerificationJob.status == JobStatus.queued.value)
+            .values(
+                status=JobStatus.running.value,
+                worker_id=worker_id,
+                worker_user_id=user_id,
+                attempts=VerificationJob.attempts + 1,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                started_at=now,
+                progress=None,
+            )
+            .returning(VerificationJob.id)
+        ).scalar_one_or_none()
+        if claimed is not None:
+            return session.get(VerificationJob, claimed, populate_existing=True)
+    return None
 
 
 def _own_live_job(*, session: Session, job_id: int, worker_id: str, now: datetime,
@@ -206,9 +264,10 @@ def _own_live_job(*, session: Session, job_id: int, worker_id: str, now: datetim
 
 def heartbeat(
     *, session: Session, job_id: int, worker_id: str, lease_seconds: int,
-    user_id: int | None = None,
+    user_id: int | None = None, progress: JobProgress | None = None,
 ) -> JobHeartbeatReply:
-    """Extend a live lease; tells the worker when its job was cancelled."""
+    """Extend a live lease and keep the worker's progress report; tells the worker
+    when its job was cancelled."""
     now = utcnow()
     job = session.get(VerificationJob, job_id)
     if job is not None and job.status == JobStatus.cancelled.value:
@@ -216,6 +275,8 @@ def heartbeat(
     job = _own_live_job(session=session, job_id=job_id, worker_id=worker_id, now=now,
                         user_id=user_id)
     job.lease_expires_at = now + timedelta(seconds=lease_seconds)
+    if progress is not None:
+        job.progress = {**progress.model_dump(mode="json"), "reported_at": now.isoformat()}
     session.add(job)
     return JobHeartbeatReply(lease_expires_at=job.lease_expires_at.isoformat(), cancelled=False)
 
@@ -264,6 +325,7 @@ def complete_job(*, session: Session, job_id: int, result: JobComplete,
     version.pass_rates = result.pass_rates
     version.comparisons = [c.model_dump() for c in result.comparisons]
     session.add(version)
+    share_with_twins(session=session, version=version)
     return version
 
 
@@ -289,19 +351,6 @@ def release_job(*, session: Session, job_id: int, worker_id: str,
     job.worker_id = None
     job.worker_user_id = None
     job.lease_expires_at = None
+    job.progress = None
     session.add(job)
     return job
-
-
-def verification_status(*, session: Session,
-                        version: ObservationVersion) -> VerificationStatus | None:
-    """The latest job of a version, as the API shows it."""
-    job = session.execute(
-        select(VerificationJob)
-        .where(VerificationJob.version_id == version.id)
-        .order_by(VerificationJob.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    if job is None:
-        return None
-    return VerificationStatus.of(job, job=job.id, worker=job.worker_id)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from runner.spec import Verdict
+from runner.spec import JobProgress, Verdict
 from server.models import JobStatus
 from server.public import Record
 
 
 class VerificationStatus(Record):
-    """The latest verification job of a version."""
+    """The latest verification job of a version, and where it is."""
 
     job: int
     status: JobStatus
@@ -21,7 +21,16 @@ class VerificationStatus(Record):
     lease_expires_at: datetime | None = None
     failures: list[str]
     created_at: datetime
+    started_at: datetime | None = None
     finished_at: datetime | None = None
+    # Queued: how many ready jobs go before it (0: it is next); None while a
+    # retry waits out its back-off.
+    position: int | None = None
+    # Running: the worker's last report, each seed's state, step and time left.
+    progress: JobProgress | None = None
+    # Seconds until the verdict, estimated: the worker's own estimate while it
+    # runs; while queued, the jobs ahead at the recent jobs' typical duration.
+    eta_s: float | None = None
 
 
 class VerificationQueued(Record):

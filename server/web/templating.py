@@ -53,6 +53,17 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.0f}%"
 
 
+def _duration(seconds: float | None) -> str:
+    """A time left as a person says it: 45 s, 3 min, 1 h 5 min."""
+    if seconds is None:
+        return ""
+    seconds = round(seconds)
+    if seconds < 90:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
 def route_url(request: Request, name: str, query: dict[str, Any] | None = None,
               **params: Any) -> URL:
     """The URL of the route called `name` (request.url_for), with `query` as its query string."""
@@ -74,7 +85,8 @@ def _api_path(context: Any, name: str, query: dict[str, Any] | None = None, **pa
 templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
 # No `markdown` filter: Markdown is rendered when it is written, and templates show the
 # stored HTML (`notes_html`, `body_html`, ...), so no page view renders any.
-templates.env.filters.update(date=_date, datetime=_datetime, percent=_percent)
+templates.env.filters.update(date=_date, datetime=_datetime, percent=_percent,
+                             duration=_duration)
 templates.env.globals.update(
     static_url=static_url, plotly_url=plotly_url, code_css_url=code_css_url,
     verdict_meanings=VERDICT_MEANINGS, api_path=_api_path,

@@ -53,6 +53,23 @@ def test_default_claims_hold_on_the_default_seed(name):
     assert not failed, failed
 
 
+# Seeds never used while the phenomena were developed (docs/phenomena/README.md).
+FRESH_SEEDS = list(range(1000, 1020))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_default_claims_hold_on_twenty_fresh_seeds(name, capsys):
+    from runner.robustness import failing_claims, runs_on_seeds
+
+    runs = runs_on_seeds(name, FRESH_SEEDS, phenomena.get(name).claims)
+    failing = failing_claims(runs)
+    with capsys.disabled():
+        print(f"\n{name}: every default claim holds on {len(runs) - len(failing)}/{len(runs)} "
+              f"fresh seeds ({FRESH_SEEDS[0]}-{FRESH_SEEDS[-1]})")
+    assert not failing, failing
+
+
 def test_run_batch_without_a_batched_module_runs_the_seeds_one_by_one(monkeypatch):
     from runner.recorder import Recorder
 

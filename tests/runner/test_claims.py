@@ -59,8 +59,9 @@ def test_each_function(claim, expected):
 
 
 def test_every_function_is_covered_above():
+    # fraction and at on a grid: test_grid_series_cells_and_the_share_of_points_...
     tested = {"final", "initial", "max", "min", "argmax", "argmin", "at", "mean", "first_step",
-              "loglog_slope"}
+              "loglog_slope", "fraction"}
     assert tested == set(FUNCTIONS)
 
 
@@ -176,8 +177,8 @@ def test_a_series_the_run_lacks_fails_that_claim_only():
     ("final(x)", 1, "must be a comparison"),
     ("__import__('os') > 1", 12, "unexpected character"),
     ("final(x).real > 1", 9, "unexpected character '.'"),
-    ("max(x, 1) > 2", 1, "max takes a series and 0 more"),
-    ("at(x) > 2", 1, "at takes a series and 1 more"),
+    ("max(x, 1, 2, 3) > 2", 1, "max takes a series and 0 to 2 more"),
+    ("at(x) > 2", 1, "at takes a series and 1 to 2 more"),
     ("", 1, "empty"),
     ("final(a) > 1 between 2 and 3", 14, "expected an operator"),
     ("final(a) between 1", 19, "expected 'and'"),
@@ -270,3 +271,27 @@ def test_a_measure_is_a_value_of_the_claim_language():
     with pytest.raises(ClaimSyntaxError) as error:
         parse_measure("final(test_acc")
     assert error.value.column == 15
+
+
+def test_max_and_min_over_an_index_range():
+    metrics = {"m": {"x": [0, 1, 2, 3, 4], "y": [5.0, 1.0, 4.0, 2.0, 3.0]}}
+    assert check_claim("max(m, 1, 3) == 4", metrics).holds
+    assert check_claim("min(m, 2) == 2", metrics).holds
+    assert check_claim("max(m) == 5 and min(m) == 1", metrics).holds
+    assert "no finite values in range" in check_claim("max(m, 10, 20) > 0", metrics).detail
+
+
+def test_grid_series_cells_and_the_share_of_points_where_a_condition_holds():
+    from runner.claims import measure
+
+    # delay over weight decay (x) and training fraction (x2): a 2 x 3 phase diagram.
+    grid = {"delay": Series(x=[0, 0, 0, 1, 1, 1], x2=[0.2, 0.3, 0.5, 0.2, 0.3, 0.5],
+                            axis="weight_decay", axis2="train_fraction",
+                            y=[None, 2.0, 1.0, 30.0, 12.0, 1.5])}
+    assert check_claim("at(delay, 1, 0.3) >= 10", grid).holds
+    assert check_claim("fraction(delay >= 10) == 0.4", grid).holds  # 2 of the 5 finite cells
+    assert measure("fraction(delay < 2)", grid)[0] == 2 / 5  # over the finite cells
+    assert "no cell (1, 0.4)" in check_claim("at(delay, 1, 0.4) > 0", grid).detail
+    assert "give both coordinates" in check_claim("at(delay, 1) > 0", grid).detail
+    assert "has one axis" in check_claim("at(test_acc, 1, 2) > 0", METRICS).detail
+    assert check_claim("max(delay) == 30 and argmax(delay) == 1", grid).holds

@@ -68,7 +68,7 @@ def test_post_then_rerun_agree_exactly(live_server, tmp_path):
     assert ref == "T-1"
 
     rerun_env = {"TYCHO_SERVER": server.url, "TYCHO_TOKEN": server.user_token("bob")}
-    again = tycho("rerun", ref, "--yes", "--post", env=rerun_env)
+    again = tycho("rerun", ref, "--yes", "--post", env=rerun_env, cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "sha256" in again.stdout  # submitted source is shown before it runs
     rows = [line for line in again.stdout.splitlines() if line.startswith("│ total") or

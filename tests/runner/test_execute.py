@@ -306,6 +306,47 @@ def test_a_crash_reports_the_traceback():
     assert result.metrics["loss"].y == [1.0]
 
 
+def test_a_traceback_names_the_author_s_file_once_without_runner_frames():
+    """Issue 12, friction 7: it printed twice, named a temporary recipe.py and showed the
+    runner's own frames."""
+    crash = source(
+        """
+        def run(config, log):
+            print("training")
+            log(0, loss="high")
+        """
+    )
+    result = run_recipe(crash, {}, seed=0, limits=ROOMY, source_name="my_toy.py")
+    assert result.error.startswith("the recipe logged an invalid metric")
+    assert 'File "my_toy.py", line 4, in run' in result.error
+    assert 'log(0, loss="high")' in result.error  # the line itself, from the source
+    for text in (result.error, result.log_tail):
+        assert "runner/" not in text and "_child.py" not in text, text
+    assert result.log_tail.count("Traceback") == 1
+    assert result.log_tail.startswith("training\n")
+
+
+def test_output_streams_while_the_recipe_runs_and_its_own_time_is_measured():
+    chatty = source(
+        """
+        import time
+
+        def run(config, log):
+            print("first", flush=True)
+            time.sleep(0.5)
+            print("second")
+            log(0, loss=1.0)
+        """
+    )
+    seen = []
+    result = run_recipe(chatty, {}, seed=0, limits=ROOMY,
+                        on_output=lambda chunk: seen.append((time.monotonic(), chunk)))
+    assert result.status is RunStatus.ok, result.error
+    assert b"".join(chunk for _, chunk in seen) == b"first\nsecond\n"
+    assert seen[-1][0] - seen[0][0] >= 0.4  # "first" arrived before the recipe slept
+    assert 0.5 <= result.recipe_time_s < result.wall_time_s
+
+
 def test_exiting_without_finishing_is_an_error():
     quitter = source("import os\n\ndef run(config, log):\n    log(0, loss=1.0)\n    os._exit(0)\n")
     result = run_recipe(quitter, {}, seed=0, limits=ROOMY)

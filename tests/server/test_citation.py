@@ -194,6 +194,25 @@ def test_names_survive_every_format(client, display, family, given):
     assert (person["family-names"], person.get("given-names")) == (family, given)
 
 
+def test_the_built_in_phenomena_are_cited_as_an_organisation(client, settings):
+    """Issue 12, friction 4: `author = {phenomena, Tycho built-in}`, `family-names: phenomena`."""
+    from server.initial_data import seed_canonical
+
+    with session_for(settings.resolved_database_url()) as session:
+        seed_canonical(session=session, settings=settings)
+    bibtex = cite(client, "T-1").text
+    assert "author       = {{Tycho built-in phenomena}}," in bibtex
+    [entry] = parse_bibtex(bibtex).entries
+    [author] = entry["author"]
+    assert (author.last, author.first) == (["{Tycho built-in phenomena}"], [])  # not split
+    assert names(entry) == ["Tycho built-in phenomena"]
+    [item] = json.loads(cite(client, "T-1", format="csl-json").text)
+    assert item["author"] == [{"literal": "Tycho built-in phenomena"}]
+    assert set(item["author"][0]) <= CSL_NAME_PARTS
+    document = load_cff(cite(client, "T-1", format="cff").text)
+    assert document["authors"] == [{"name": "Tycho built-in phenomena", "alias": "tycho"}]
+
+
 def test_latex_specials_are_escaped_and_loose_braces_never_unbalance_bibtex():
     assert latex_escape("a_b ^ ~ \\ % & # $") == (
         r"a\_b \textasciicircum{} \textasciitilde{} \textbackslash{} \% \& \# \$")

@@ -218,3 +218,123 @@ def test_a_result_must_hold_one_run_per_assigned_seed(client, alice, settings):
     answer = client.post(f"/api/v1/jobs/{job['job_id']}/complete", json=body, headers=worker)
     assert answer.status_code == 422 and "assigned seeds [0, 1, 2]" in answer.json()["detail"]
     assert client.get("/api/v1/observations/T-1").json()["verdict"] == "unverified"
+
+
+def claim_order(client, worker, count: int) -> list[str]:
+    """The observations of the next `count` claims, each completed before the next claim."""
+    order = []
+    for i in range(count):
+        job = client.post("/api/v1/jobs/claim", json={"worker_id": "w"}, headers=worker).json()
+        order.append(job["observation"])
+        client.post(f"/api/v1/jobs/{job['job_id']}/complete", json=completion("w"),
+                    headers=worker)
+    return order
+
+
+def test_many_queued_jobs_of_one_author_delay_another_authors_job_by_at_most_one(
+        client, alice, settings):
+    from tests.conftest import register
+
+    for seed in range(6):  # T-1 .. T-6, all alice's (each its own spec: no shared job)
+        client.post("/api/v1/observations", json=observation_body(seed=seed), headers=alice)
+    worker = worker_headers(settings)
+    first = client.post("/api/v1/jobs/claim", json={"worker_id": "w"}, headers=worker).json()
+    bob = register(client, "bob")
+    client.post("/api/v1/observations", json=observation_body(seed=6), headers=bob)  # T-7
+    queued = client.get("/api/v1/observations/T-7").json()["verification"]
+    assert queued["status"] == "queued" and queued["position"] == 0  # next, though newest
+    assert client.get("/api/v1/observations/T-3").json()["verification"]["position"] == 2
+    client.post(f"/api/v1/jobs/{first['job_id']}/complete", json=completion("w"), headers=worker)
+    # alice's T-1 was running when bob posted: bob's job comes next, then alice's in turn.
+    assert claim_order(client, worker, 6) == ["T-7v1", "T-2v1", "T-3v1", "T-4v1", "T-5v1",
+                                              "T-6v1"]
+
+
+def test_round_robin_across_authors_then_oldest_first(client, alice, settings):
+    from tests.conftest import register
+
+    bob = register(client, "bob")
+    for seed, headers in enumerate((alice, alice, alice, bob, bob)):  # T-1..3 alice, T-4..5 bob
+        client.post("/api/v1/observations", json=observation_body(seed=seed), headers=headers)
+    assert claim_order(client, worker_headers(settings), 5) == [
+        "T-1v1", "T-4v1", "T-2v1", "T-5v1", "T-3v1"]
+
+
+def test_background_jobs_do_not_hold_back_a_persons_first_post(settings):
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+    from server.initial_data import seed_canonical
+    from tests.conftest import register
+
+    with session_for(settings.resolved_database_url()) as session:
+        canonical = seed_canonical(session=session, settings=settings)
+    assert len(canonical) == 8
+    with TestClient(create_app(settings)) as client:
+        alice = register(client, "alice")
+        mine = client.post("/api/v1/observations", json=observation_body(), headers=alice).json()
+        assert mine["verification"]["position"] == 0
+        job = client.post("/api/v1/jobs/claim", json={"worker_id": "w"},
+                          headers=worker_headers(settings)).json()
+        assert job["observation"] == f"{mine['id']}v1"
+
+
+def test_a_heartbeat_carries_progress_that_the_record_shows(client, alice, settings):
+    client.post("/api/v1/observations", json=observation_body(), headers=alice)
+    worker = worker_headers(settings)
+    job = client.post("/api/v1/jobs/claim", json={"worker_id": "w1"}, headers=worker).json()
+    progress = {"seeds": [{"seed": 0, "state": "running", "done": 690, "total": 1000,
+                           "elapsed_s": 69.0, "eta_s": 31.0},
+                          {"seed": 1, "state": "done", "done": 1000, "total": 1000},
+                          {"seed": 2, "state": "queued"}], "eta_s": 95.0}
+    beat = client.post(f"/api/v1/jobs/{job['job_id']}/heartbeat",
+                       json={"worker_id": "w1", "progress": progress}, headers=worker)
+    assert beat.status_code == 200
+    status = client.get("/api/v1/observations/T-1").json()["verification"]
+    assert status["status"] == "running"
+    assert [(s["seed"], s["state"], s["done"]) for s in status["progress"]["seeds"]] == [
+        (0, "running", 690.0), (1, "done", 1000.0), (2, "queued", None)]
+    assert 80 <= status["eta_s"] <= 95.0  # the worker's estimate, less the time since
+    client.post(f"/api/v1/jobs/{job['job_id']}/release", json={"worker_id": "w1"},
+                headers=worker)
+    status = client.get("/api/v1/observations/T-1").json()["verification"]
+    assert status["progress"] is None and status["position"] == 0
+
+
+def test_heartbeats_stay_out_of_the_access_log(client):
+    import logging
+
+    def line(path: str) -> logging.LogRecord:
+        return logging.LogRecord("uvicorn.access", logging.INFO, __file__, 0,
+                                 '%s - "%s %s HTTP/%s" %d', ("127.0.0.1:5", "POST", path, "1.1",
+                                                              200), None)
+
+    access_log = logging.getLogger("uvicorn.access")
+    assert not access_log.filter(line("/api/v1/jobs/7/heartbeat"))
+    assert access_log.filter(line("/api/v1/jobs/claim"))
+    assert access_log.filter(line("/api/v1/observations"))
+
+
+def test_a_twin_with_the_same_recipe_config_seed_and_claims_shares_the_verification(
+        client, alice, settings):
+    from tests.conftest import register
+
+    client.post("/api/v1/observations", json=observation_body(), headers=alice)
+    bob = register(client, "bob")
+    waiting = client.post("/api/v1/observations", headers=bob,
+                          json=observation_body(title="Reproduction of T-1")).json()
+    assert waiting["verification"] is None  # no second job for the same runs
+    assert "verified together with T-1v1" in waiting["verdict_reason"]
+    other_seed = client.post("/api/v1/observations", json=observation_body(seed=5),
+                             headers=bob).json()
+    assert other_seed["verification"]["status"] == "queued"  # not a twin: its own job
+    worker = worker_headers(settings)
+    job = client.post("/api/v1/jobs/claim", json={"worker_id": "w"}, headers=worker).json()
+    assert job["observation"] == "T-1v1"
+    client.post(f"/api/v1/jobs/{job['job_id']}/complete", json=completion("w"), headers=worker)
+    twin = client.get("/api/v1/observations/T-2").json()
+    assert twin["verdict"] == "robust" and twin["verdict_reason"].startswith("verified with T-1v1")
+    assert twin["pass_rates"] == {"final(test_acc) >= 0.95": 1.0}
+    late = client.post("/api/v1/observations", headers=bob,
+                       json=observation_body(title="Another reproduction")).json()
+    assert late["verdict"] == "robust" and late["verification"] is None  # at once

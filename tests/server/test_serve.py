@@ -55,3 +55,35 @@ def test_serve_verifies_a_posted_builtin_observation_by_itself(tmp_path):
     assert [(r["kind"], r["seed"]) for r in record["runs"]] == [
         ("author", 0), ("verification", 0), ("verification", 1)]
     assert all(c["exact"] for c in record["comparisons"])  # same machine, same bits
+
+
+def test_serve_gives_the_address_it_listens_on_everywhere(live_server, monkeypatch):
+    """Issue 12, friction 3: `tycho serve --port N` advertised and cited :8000."""
+    from tests.conftest import observation_body
+
+    monkeypatch.delenv("TYCHO_PUBLIC_URL", raising=False)
+    server = live_server()
+    assert f"Tycho registry on {server.url} " in server.log()
+    assert f"TYCHO_SERVER={server.url}<" in httpx.get(server.url + "/").text
+    token = server.user_token("alice")
+    created = httpx.post(f"{server.api}/observations", json=observation_body(),
+                         headers={"Authorization": f"Bearer {token}"}).json()
+    assert created["url"] == f"{server.url}/T-1v1"
+    for format in ("bibtex", "csl-json", "cff"):
+        cited = httpx.get(f"{server.api}/observations/T-1/cite", params={"format": format}).text
+        assert f"{server.url}/T-1v1" in cited and ":8000" not in cited, format
+    listed = httpx.get(f"{server.api}/observations").json()["items"]
+    assert [item["url"] for item in listed] == [f"{server.url}/T-1v1"]
+
+
+def test_serve_public_url_wins_over_the_address_it_listens_on(database_url, tmp_path):
+    server = LiveServer("--no-worker", "--public-url", "https://tycho.example.org/",
+                        database_url=database_url, env={"TYCHO_SEED_CANONICAL": "false"},
+                        log_path=tmp_path / "public.log")
+    try:
+        assert "Tycho registry on https://tycho.example.org " in server.log()
+        assert "TYCHO_SERVER=https://tycho.example.org<" in httpx.get(server.url + "/").text
+        feed = httpx.get(server.url + "/feeds/observations.atom").text
+        assert "https://tycho.example.org/feeds/observations.atom" in feed
+    finally:
+        server.stop()

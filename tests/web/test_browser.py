@@ -75,7 +75,8 @@ def registry(tmp_path_factory):
     db = workdir / "tycho.db"
     with LiveServer("--no-worker", "--db", str(db), log_path=workdir / "serve.log", cwd=ROOT,
                     start_timeout_s=SERVER_START_TIMEOUT_S) as server:
-        yield server.url, *_publish_verified_observation(server.url, f"sqlite:///{db}")
+        yield (server.url, *_publish_verified_observation(server.url, f"sqlite:///{db}"),
+               f"sqlite:///{db}")
 
 
 def _publish_verified_observation(base: str, database_url: str) -> tuple[str, str, int]:
@@ -136,7 +137,7 @@ def browser():
 
 
 def test_a_researcher_browses_plots_signs_in_comments_and_cites(registry, browser):
-    base, token, ref, runs = registry
+    base, token, ref, runs, _ = registry
     traces_drawn = (
         f"document.querySelectorAll('.js-plotly-plot .scatterlayer .trace').length === {6 * runs}")
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=base)
@@ -207,3 +208,47 @@ def test_a_researcher_browses_plots_signs_in_comments_and_cites(registry, browse
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     assert elsewhere == [] and errors == []
     context.close()
+
+
+def test_a_running_verification_shows_each_seeds_progress_and_the_verdict_when_done(
+        registry, browser):
+    base, token, _, _, database_url = registry
+    api = httpx.Client(base_url=f"{base}/api/v1", timeout=60)
+    body = {"title": "Grokking at weight decay 2", "phenomena": ["grokking"],
+            "recipe": {"builtin": "grokking"}, "config": {"weight_decay": 2.0}, "seed": 0,
+            "metrics": grokking_run(3, 900), "claims": CLAIMS[:1]}
+    ref = api.post("/observations", json=body,
+                   headers={"Authorization": f"Bearer {token}"}).json()["id"]
+    worker = {"Authorization": f"Bearer {issue_token_for(database_url, handle='volunteer', scope='worker')}"}
+    job = api.post("/jobs/claim", json={"worker_id": "w2"}, headers=worker).json()
+    assert job["observation"] == f"{ref}v1"  # a person's post goes before background work
+
+    def report(done: float) -> None:
+        seeds = [{"seed": seed, "state": "running", "done": done, "total": 6000,
+                  "elapsed_s": 30.0, "eta_s": 30.0 * (6000 - done) / done} for seed in job["seeds"]]
+        answer = api.post(f"/jobs/{job['job_id']}/heartbeat", headers=worker, json={
+            "worker_id": "w2", "progress": {"seeds": seeds, "eta_s": 60.0}})
+        assert answer.status_code == 200, answer.text
+
+    report(1500)
+    page = browser.new_page()
+    page.goto(f"{base}/{ref}")
+    panel = page.locator("#verification-progress")
+    original = panel.locator("li").first
+    assert "seed 0 (original)" in original.inner_text()
+    assert "step 1500 / 6000" in original.inner_text()
+    assert panel.locator("progress").first.get_attribute("value") == "1500"
+    report(4500)  # the page fetches the panel again by itself, without a reload
+    page.wait_for_function(
+        "document.querySelector('#verification-progress li').innerText.includes('4500')",
+        timeout=DRAW_TIMEOUT_MS)
+    runs = [RunResult(status="ok", seed=seed, metrics=grokking_run(seed, 900),
+                      claims=[ClaimResult(claim=CLAIMS[0], holds=True, detail="held")])
+            for seed in job["seeds"]]
+    done = JobComplete(worker_id="w2", runs=runs, verdict=Verdict.robust, reason="all hold",
+                       pass_rates={CLAIMS[0]: 1.0})
+    assert api.post(f"/jobs/{job['job_id']}/complete", json=done.model_dump(mode="json"),
+                    headers=worker).status_code == 200
+    page.wait_for_selector(".verdict-line .verdict-robust", timeout=DRAW_TIMEOUT_MS)
+    assert page.locator("#verification-progress").count() == 0
+    page.close()
