@@ -17,6 +17,7 @@ from server.errors import install_error_handlers
 from server.initial_data import ensure_phenomena
 from server.limits import RequestLimits, body_limits
 from server.observations import api as observations_api
+from server.openapi import document_statuses
 from server.observations import pages as observation_pages
 from server.phenomena import api as phenomena_api
 from server.phenomena import pages as phenomenon_pages
@@ -62,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings.resolved_database_url(),
                                    wait_seconds=settings.db_wait_seconds)
     install_error_handlers(app)
+    document_statuses([module.router for module in API_ROUTERS] + [feeds.router],
+                      extra={"claim": {204}})
     api = APIRouter(prefix="/api/v1")
     for module in API_ROUTERS:
         api.include_router(module.router)
