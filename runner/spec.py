@@ -97,11 +97,13 @@ def _finite(value: float, where: str) -> float:
 
 # --- values every client and the registry check the same way ----------------------
 # Text the registry stores must be storable on every backend (no NUL, which Postgres
-# text cannot hold, and no lone surrogate, which is not UTF-8); ids fit a 64-bit
-# integer column; numbers a person gives are finite; free-form JSON (a config, an
+# text cannot hold, and no lone surrogate, which is not UTF-8); ids fit the integer
+# column that holds them (Postgres INTEGER: 32 bits), and integers in free-form JSON
+# 64 bits; numbers a person gives are finite; free-form JSON (a config, an
 # environment) is bounded in depth and size, so that reading it back can never fail.
 
-MAX_ID = 2**63 - 1
+MAX_ID = 2**31 - 1
+MAX_JSON_INT = 2**63 - 1
 MAX_JSON_DEPTH = 32
 MAX_JSON_ITEMS = 10_000
 MAX_JSON_BYTES = 64 * 1024
@@ -166,7 +168,7 @@ def check_json(value: Any, name: str = "") -> Any:
         elif isinstance(node, float) and not math.isfinite(node):
             raise ValueError(f"{node!r}{_json_path(where)} is not allowed; use a finite number "
                              "or null")
-        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_ID:
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_JSON_INT:
             raise ValueError(f"{node} does not fit in 64 bits{_json_path(where)}")
         elif isinstance(node, str):
             try:

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import JSON, Column, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, Column, Index, Integer, LargeBinary, String, Text,
+                        UniqueConstraint)
 from sqlmodel import Field, SQLModel
 
 
@@ -128,7 +129,7 @@ class ObservationVersion(SQLModel, table=True):
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     recipe_id: int = Field(foreign_key="recipe.id")
     config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    seed: int = 0
+    seed: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))  # < 2**32
     claims: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     environment: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     change_message: str = Field(default="", max_length=2000)
@@ -176,7 +177,7 @@ class Run(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     version_id: int = Field(foreign_key="observation_version.id", index=True)
     kind: str = Field(max_length=20)  # runner.spec.RunKind
-    seed: int
+    seed: int = Field(sa_column=Column(BigInteger, nullable=False))
     status: str = Field(max_length=10)  # runner.spec.RunStatus
     job_id: int | None = Field(default=None, foreign_key="verification_job.id")
     worker_id: str | None = Field(default=None, max_length=200)

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Query, Response
 from sqlmodel import select
 
-from runner.spec import ObservationCreate, ObservationSpec, Verdict
+from runner.spec import MAX_ID, ObservationCreate, ObservationSpec, Verdict
 from server.deps import AdminUser, CurrentUser, JSONRoute, SessionDep, SettingsDep
 from server.models import Run, utcnow
 from server.observations.queries import (
@@ -57,7 +57,7 @@ def get_observations(
     # A string, not the enum, so that a wrong value gets the service's message.
     verdict: Annotated[str | None, Query(json_schema_extra={"enum": VERDICTS})] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1,
+    cursor: Annotated[int | None, Query(ge=0, le=MAX_ID,
                                         description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1)] = 50,
 ) -> ObservationPage:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlmodel import select
 
+from runner.spec import MAX_ID
 from server.deps import CurrentUser, SessionDep
 from server.errors import Problem
 from server.models import Phenomenon
@@ -44,7 +45,7 @@ def list_phenomena(session: SessionDep) -> list[PhenomenonPublic]:
 def get_phenomenon(
     slug: str,
     session: SessionDep,
-    cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1,
+    cursor: Annotated[int | None, Query(ge=0, le=MAX_ID,
                                         description="next_cursor of the previous page")] = None,
 ) -> PhenomenonDetail:
     """A phenomenon with its counts, a page of its observations and the links among them."""

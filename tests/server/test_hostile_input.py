@@ -19,6 +19,7 @@ from tests.conftest import observation_body
 from tests.server.test_queue import completion, worker_headers
 
 HUGE = "99999999999999999999"  # > 2**63
+INT4 = "2147483648"  # 2**31: past Postgres INTEGER, which holds every row id
 
 
 def stored(settings, table: str) -> int:
@@ -105,6 +106,15 @@ def test_every_free_form_json_field_is_bounded(client, alice, settings, field, v
     ("GET", f"/T-1v{HUGE}"),
     ("GET", f"/observations?cursor={HUGE}"),
     ("GET", f"/feeds/observations/T-{HUGE}.atom"),
+    # Found by schemathesis on Postgres: ids fit 64 bits but not the INTEGER column.
+    ("GET", f"/api/v1/observations?cursor={INT4}"),
+    ("GET", f"/api/v1/phenomena/grokking?cursor={INT4}"),
+    ("GET", f"/api/v1/observations/T-{INT4}"),
+    ("GET", f"/api/v1/observations/T-1v{INT4}/spec"),
+    ("GET", f"/api/v1/comments/{INT4}/history"),
+    ("POST", f"/api/v1/jobs/{INT4}/heartbeat"),
+    ("GET", f"/T-{INT4}"),
+    ("GET", f"/observations?cursor={INT4}"),
 ])
 def test_ids_beyond_64_bits_are_not_found_or_invalid(client, settings, posted, method, url):
     # An admin token may write, work and administer: the id, not the scope, is refused.
@@ -115,11 +125,23 @@ def test_ids_beyond_64_bits_are_not_found_or_invalid(client, settings, posted, m
     assert response.status_code in (404, 422), (url, response.status_code, response.text[:300])
 
 
-def test_a_reply_to_a_parent_beyond_64_bits_is_invalid(client, alice, posted, settings):
+@pytest.mark.parametrize("parent", [int(HUGE), int(INT4)])
+def test_a_reply_to_a_parent_beyond_the_id_column_is_invalid(client, alice, posted, settings,
+                                                             parent):
     response = client.post("/api/v1/observations/T-1/comments", headers=alice,
-                           json={"body": "hi", "parent": int(HUGE)})
+                           json={"body": "hi", "parent": parent})
     assert_problem(response, 422, "parent")
     assert stored(settings, "comment") == 0
+
+
+def test_a_seed_up_to_2_to_the_32_is_stored(client, alice, settings):
+    # A seed is below 2**32; the seed columns were Postgres INTEGERs (a 500 from 2**31).
+    response = client.post("/api/v1/observations", json=observation_body(seed=2**32 - 1),
+                           headers=alice)
+    assert response.status_code == 201, response.text
+    assert client.get("/api/v1/observations/T-1/spec").json()["seed"] == 2**32 - 1
+    assert_problem(client.post("/api/v1/observations", json=observation_body(seed=2**32),
+                               headers=alice), 422, "seed")
 
 
 def test_a_series_given_as_nested_lists_is_invalid(client, alice, settings):
