@@ -15,7 +15,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, make_url
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, create_engine
 
@@ -140,7 +140,7 @@ def make_engine(url: str, *, wait_seconds: float = DEFAULT_WAIT_SECONDS) -> Engi
     queue (above). Waiting longer than `wait_seconds` for a connection or a write raises
     (sqlalchemy's TimeoutError, DatabaseBusy): the API answers 503."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = make_url(url).database or ""  # "" in memory ("sqlite://")
         if path and path != ":memory:" and not path.startswith("file:"):
             make_private_sqlite_file(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False},
