@@ -35,6 +35,11 @@ class TokenScope(str, enum.Enum):
     admin = "admin"  # everything, including withdrawing and re-verifying
 
 
+# A seed (< 2**32): BIGINT on Postgres, where INTEGER stops at 2**31; SQLite's INTEGER
+# holds 64 bits (migration 0007).
+SEED = BigInteger().with_variant(Integer(), "sqlite")
+
+
 class JobStatus(str, enum.Enum):
     queued = "queued"  # waiting for a worker (new, or requeued after a lapsed lease)
     running = "running"  # leased to a worker until lease_expires_at
@@ -129,7 +134,7 @@ class ObservationVersion(SQLModel, table=True):
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     recipe_id: int = Field(foreign_key="recipe.id")
     config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    seed: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))  # < 2**32
+    seed: int = Field(default=0, sa_column=Column(SEED, nullable=False))  # < 2**32
     claims: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     environment: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     change_message: str = Field(default="", max_length=2000)
@@ -177,7 +182,7 @@ class Run(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     version_id: int = Field(foreign_key="observation_version.id", index=True)
     kind: str = Field(max_length=20)  # runner.spec.RunKind
-    seed: int = Field(sa_column=Column(BigInteger, nullable=False))
+    seed: int = Field(sa_column=Column(SEED, nullable=False))
     status: str = Field(max_length=10)  # runner.spec.RunStatus
     job_id: int | None = Field(default=None, foreign_key="verification_job.id")
     worker_id: str | None = Field(default=None, max_length=200)
