@@ -33,6 +33,13 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # A batch rebuild drops and recreates a table; with foreign keys on, SQLite
+        # refuses to drop one that rows of another reference. Off for the migration
+        # (the pragma is a no-op inside a transaction, so set it before one begins).
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()  # end SQLAlchemy's autobegun transaction: migrations begin theirs
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -42,6 +49,9 @@ def _run(connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+    if sqlite:
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
 
 
 if context.is_offline_mode():

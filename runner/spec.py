@@ -11,12 +11,14 @@ from __future__ import annotations
 import enum
 import hashlib
 import itertools
+import json
 import math
 import re
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -91,6 +93,117 @@ def _finite(value: float, where: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{where} must be a finite number, got {value!r}")
     return value
+
+
+# --- values every client and the registry check the same way ----------------------
+# Text the registry stores must be storable on every backend (no NUL, which Postgres
+# text cannot hold, and no lone surrogate, which is not UTF-8); ids fit the integer
+# column that holds them (Postgres INTEGER: 32 bits), and integers in free-form JSON
+# 64 bits; numbers a person gives are finite; free-form JSON (a config, an
+# environment) is bounded in depth and size, so that reading it back can never fail.
+
+MAX_ID = 2**31 - 1
+MAX_JSON_INT = 2**63 - 1
+MAX_JSON_DEPTH = 32
+MAX_JSON_ITEMS = 10_000
+MAX_JSON_BYTES = 64 * 1024
+# C0 and C1 control characters and DEL: nothing a name or a title needs, and XML
+# (the Atom feeds) cannot carry most of them.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _storable(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (\\u0000)")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode (it holds a lone surrogate)") from None
+    return value
+
+
+def _one_line(value: str) -> str:
+    _storable(value)
+    if match := _CONTROL.search(value):
+        raise ValueError(f"must be one line without control characters "
+                         f"(found U+{ord(match.group()):04X})")
+    return value
+
+
+def _printed(value: str) -> str:
+    """What a program printed, made storable: NUL and lone surrogates become U+FFFD."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    if not value.isascii():
+        value = _SURROGATE.sub("\ufffd", value)
+    return value
+
+
+def check_json(value: Any, name: str = "") -> Any:
+    """`value` if it is JSON the registry stores and serves back as it is: at most
+    MAX_JSON_DEPTH levels and MAX_JSON_ITEMS values, finite numbers, integers that fit
+    64 bits, storable strings, at most MAX_JSON_BYTES written out. Walked without
+    recursion, so that no depth can break the check itself. `name` starts the paths
+    that errors name (`config.lr`)."""
+    stack: list[tuple[Any, tuple | None, int]] = [(value, (name, None) if name else None, 1)]
+    seen = 1
+    while stack:
+        node, where, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"is nested more than {MAX_JSON_DEPTH} levels deep"
+                                 f"{_json_path(where)}")
+            seen += len(node)
+            if seen > MAX_JSON_ITEMS:
+                raise ValueError(f"holds more than {MAX_JSON_ITEMS:,} values")
+            for key, item in node.items() if isinstance(node, dict) else enumerate(node):
+                if isinstance(key, str):
+                    try:
+                        _storable(key)
+                    except ValueError as exc:
+                        raise ValueError(f"a key {exc}{_json_path(where)}") from None
+                stack.append((item, (key, where), depth + 1))
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise ValueError(f"{node!r}{_json_path(where)} is not allowed; use a finite number "
+                             "or null")
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_JSON_INT:
+            raise ValueError(f"{node} does not fit in 64 bits{_json_path(where)}")
+        elif isinstance(node, str):
+            try:
+                _storable(node)
+            except ValueError as exc:
+                raise ValueError(f"a string {exc}{_json_path(where)}") from None
+    size = len(json.dumps(value))
+    if size > MAX_JSON_BYTES:
+        raise ValueError(f"is {size:,} bytes of JSON; the limit is {MAX_JSON_BYTES:,}")
+    return value
+
+
+def _json_path(where: tuple | None) -> str:
+    """' at config.a[2]' for the chain of keys `where` ((key, parent), ...), or ''."""
+    keys = []
+    while where is not None:
+        key, where = where
+        keys.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+    path = "".join(reversed(keys)).lstrip(".")
+    return f" at {path[:100]}{'…' if len(path) > 100 else ''}" if path else ""
+
+
+# Text a person writes (notes, a comment, source): anything storable, several lines.
+Text = Annotated[str, AfterValidator(_storable)]
+# A name, a title, an id given as text: one line, no control characters.
+Line = Annotated[str, AfterValidator(_one_line)]
+# Text a program printed (a log tail, an error): stored with NUL replaced, never refused.
+Printed = Annotated[str, AfterValidator(_printed)]
+# A finite number: NaN and infinities are refused.
+FiniteNumber = Annotated[float, Field(allow_inf_nan=False)]
+# The id of a stored row (a comment, a job): what a 64-bit integer column holds.
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+# A free-form JSON object (a config): bounded, see check_json.
+JsonObject = Annotated[dict[str, Any],
+                       AfterValidator(lambda value, info: check_json(value, info.field_name))]
 
 
 class Series(BaseModel):
@@ -242,7 +355,7 @@ class SourceRecipe(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: str = Field(min_length=1)
+    source: Text = Field(min_length=1)
     entrypoint: str = "run"
 
     @field_validator("entrypoint")
@@ -286,6 +399,11 @@ class Environment(BaseModel):
     machine: str | None = None
     cpu: str | None = None
     threads: int | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> "Environment":
+        check_json(self.model_dump(), "environment")
+        return self
 
     def fingerprint(self) -> tuple:
         return (self.python, self.torch, self.numpy, self.platform, self.cpu, self.threads)
@@ -383,7 +501,7 @@ class ObservationSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     recipe: Recipe
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: JsonObject = Field(default_factory=dict)
     # numpy and torch take seeds in [0, 2**32).
     seed: int = Field(default=0, ge=0, lt=2**32)
     metrics: dict[str, Series] = Field(default_factory=dict)
@@ -418,10 +536,10 @@ class ObservationSpec(BaseModel):
 class ObservationCreate(ObservationSpec):
     """The body of `POST /observations`: a spec plus what a reader needs."""
 
-    title: str = Field(min_length=1, max_length=300)
-    phenomena: list[str] = Field(default_factory=list, max_length=16)
-    tags: list[str] = Field(default_factory=list, max_length=32)
-    notes: str = ""
+    title: Line = Field(min_length=1, max_length=300)
+    phenomena: list[Line] = Field(default_factory=list, max_length=16)
+    tags: list[Line] = Field(default_factory=list, max_length=32)
+    notes: Text = ""
     # The runs as measured where the observation was made, as `tycho run` and
     # `tycho rerun --post` send them: the first is the posted run itself (its
     # series are `metrics`, so its own `metrics` stay empty); any others are
@@ -521,8 +639,8 @@ class RunResult(BaseModel):
     peak_memory_mb: float | None = None
     # Whether the sandbox could take the network away (unprivileged unshare).
     network_isolated: bool | None = None
-    error: str | None = None
-    log_tail: str = ""
+    error: Printed | None = None
+    log_tail: Printed = ""
     claims: list[ClaimResult] = Field(default_factory=list)
     # A run of a sweep's cell: the knobs it set (the rest is the sweep's base config).
     cell: dict[str, float] | None = Field(default=None, exclude_if=lambda value: value is None)
@@ -542,7 +660,7 @@ class RunKind(str, enum.Enum):
 
 
 class JobClaimRequest(BaseModel):
-    worker_id: str = Field(min_length=1, max_length=200)
+    worker_id: Line = Field(min_length=1, max_length=200)
 
 
 class JobAssignment(BaseModel):
@@ -589,7 +707,7 @@ class JobProgress(BaseModel):
 
 
 class JobHeartbeat(BaseModel):
-    worker_id: str
+    worker_id: Line
     progress: JobProgress | None = None
 
 
@@ -599,16 +717,16 @@ class JobHeartbeatReply(BaseModel):
 
 
 class JobComplete(BaseModel):
-    worker_id: str
+    worker_id: Line
     runs: list[RunResult]  # the original seed first, then the fresh seeds
     comparisons: list[SeriesComparison] = Field(default_factory=list)
     verdict: Verdict
-    reason: str = ""
+    reason: Printed = ""
     # claim -> fraction of fresh seeds on which it held
-    pass_rates: dict[str, float] = Field(default_factory=dict)
+    pass_rates: dict[str, FiniteNumber] = Field(default_factory=dict)
 
 
 class JobFail(BaseModel):
-    worker_id: str
-    reason: str = Field(max_length=20_000)
+    worker_id: Line
+    reason: Printed = Field(max_length=20_000)
 

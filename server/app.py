@@ -15,9 +15,11 @@ from server.community import feeds
 from server.compare import api as compare_api
 from server.compare import pages as compare_pages
 from server.db import make_engine
-from server.errors import BodySizeLimit, install_error_handlers
+from server.errors import install_error_handlers
 from server.initial_data import ensure_phenomena
+from server.limits import RequestLimits, body_limits
 from server.observations import api as observations_api
+from server.openapi import document_statuses
 from server.observations import pages as observation_pages
 from server.phenomena import api as phenomena_api
 from server.phenomena import pages as phenomenon_pages
@@ -64,8 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.engine = make_engine(settings.resolved_database_url())
+    app.state.engine = make_engine(settings.resolved_database_url(),
+                                   wait_seconds=settings.db_wait_seconds)
     install_error_handlers(app)
+    document_statuses([module.router for module in API_ROUTERS] + [feeds.router],
+                      extra={"claim": {204}})
     api = APIRouter(prefix="/api/v1")
     for module in API_ROUTERS:
         api.include_router(module.router)
@@ -75,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.mount("/static", static.static_files(), name="static")
     install_error_pages(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLimits, **body_limits(settings))
     access_log = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, verification_api.QuietHeartbeats) for f in access_log.filters):
         access_log.addFilter(verification_api.QuietHeartbeats())

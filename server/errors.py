@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from server.db import DatabaseBusy
 
 logger = logging.getLogger("tycho.server")
 
 PROBLEM_JSON = "application/problem+json"
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+# When a client told "busy" (503) should try again, in seconds.
+RETRY_AFTER_S = 2
+
+
+def busy_response() -> JSONResponse:
+    """503 with Retry-After: the database did not take the request in time."""
+    response = problem_response(
+        503, "Busy", "the registry has more requests than it can take right now; nothing "
+        f"from this request was stored: try again in {RETRY_AFTER_S} s")
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 class Problem(Exception):
@@ -57,6 +75,33 @@ def _validation_message(error: dict[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
+def _invalid_input(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, str]]]:
+    """A sentence and a list of {location, message} for pydantic's errors."""
+    found = [
+        {"location": "body" if e.get("type") == "json_invalid"
+         else _location(tuple(e.get("loc", ()))), "message": _validation_message(e)}
+        for e in errors
+    ]
+    # Unions report one error per branch; keep the first of each location.
+    seen, unique = set(), []
+    for e in found:
+        key = (e["location"], e["message"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(e)
+    return "; ".join(f"{e['location']}: {e['message']}" for e in unique[:10]), unique
+
+
+def validated(model: type[ModelT], **data: Any) -> ModelT:
+    """`model` built from `data` (a page's form), or a 422 Problem saying what is wrong,
+    as the API says it of a JSON body."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        detail, errors = _invalid_input(exc.errors())
+        raise invalid(detail, errors=errors) from None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_request: Request, exc: Problem) -> JSONResponse:
@@ -64,20 +109,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"location": "body" if e.get("type") == "json_invalid"
-             else _location(tuple(e.get("loc", ()))), "message": _validation_message(e)}
-            for e in exc.errors()
-        ]
-        # Unions report one error per branch; keep the first of each location.
-        seen, unique = set(), []
-        for e in errors:
-            key = (e["location"], e["message"])
-            if key not in seen:
-                seen.add(key)
-                unique.append(e)
-        detail = "; ".join(f"{e['location']}: {e['message']}" for e in unique[:10])
-        return problem_response(422, "Invalid input", detail, errors=unique)
+        detail, errors = _invalid_input(list(exc.errors()))
+        return problem_response(422, "Invalid input", detail, errors=errors)
 
     @app.exception_handler(IntegrityError)
     async def _conflict(_request: Request, exc: IntegrityError) -> JSONResponse:
@@ -87,8 +120,22 @@ def install_error_handlers(app: FastAPI) -> None:
             "read it again and retry"
         )
 
+    @app.exception_handler(DatabaseBusy)
+    @app.exception_handler(PoolTimeout)
+    async def _busy(_request: Request, exc: Exception) -> JSONResponse:
+        return busy_response()
+
+    @app.exception_handler(OperationalError)
+    async def _operational(request: Request, exc: OperationalError) -> JSONResponse:
+        # Another process (`tycho user create`) held SQLite's lock past busy_timeout.
+        if "database is locked" in str(exc.orig) or "database is busy" in str(exc.orig):
+            return busy_response()
+        return await _unexpected(request, exc)
+
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, StatementError) and isinstance(exc.orig, DatabaseBusy):
+            return busy_response()
         logger.exception("unexpected error", exc_info=exc)
         return problem_response(
             500, "Internal error", "the server failed unexpectedly; the error was logged, "
@@ -98,59 +145,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         titles = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized"}
-        return problem_response(
+        response = problem_response(
             exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail)
         )
-
-
-class BodySizeLimit:
-    """ASGI middleware: refuse request bodies over `max_bytes` with 413, before parsing."""
-
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
-            return
-        # Read the body here, counting (a chunked body declares no length, and a
-        # declared one may lie), and hand the app a replay. Raising inside
-        # receive() would reach FastAPI's body parser as a 400, not a 413.
-        chunks, received = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            received += len(chunks[-1])
-            if received > self.max_bytes:
-                await self._refuse(scope, receive, send)
-                return
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> dict:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _refuse(self, scope: dict, receive: Any, send: Any) -> None:
-        response = problem_response(
-            413,
-            "Request body too large",
-            f"the body is over the limit of {self.max_bytes:,} bytes "
-            "(TYCHO_MAX_BODY_BYTES); log fewer points or fewer series",
-        )
-        await response(scope, receive, send)
-
+        response.headers.update(exc.headers or {})  # e.g. a 405's Allow
+        return response

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from runner.spec import ObservationCreate
 from server.models import Observation, Phenomenon
 from server.settings import Settings
+from server.web.markup import render_markdown
 
 CANONICAL_DIR = Path(__file__).resolve().parent / "canonical"
 CANONICAL_AUTHOR = ("tycho", "Tycho built-in phenomena")
@@ -72,7 +73,8 @@ def ensure_phenomena(*, session: Session) -> int:
     added = 0
     for slug, (name, description) in PHENOMENA.items():
         if slug not in existing:
-            session.add(Phenomenon(slug=slug, name=name, description=description))
+            session.add(Phenomenon(slug=slug, name=name, description=description,
+                                   description_html=str(render_markdown(description))))
             added += 1
     return added
 
@@ -98,7 +100,8 @@ def seed_canonical(*, session: Session, settings: Settings,
     created = []
     for path in sorted(directory.glob("*.json")):
         body = ObservationCreate.model_validate(json.loads(path.read_text(encoding="utf-8")))
-        observation, version = create_observation(session=session, author=author, body=body)
+        observation, version = create_observation(session=session, author=author, body=body,
+                                                  settings=settings)
         # Background work: a person's first post goes before these.
         enqueue_verification(session=session, version=version, settings=settings,
                              priority=PRIORITY_BACKGROUND)

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import JSON, Column, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, Column, Index, Integer, LargeBinary, String, Text,
+                        UniqueConstraint)
 from sqlmodel import Field, SQLModel
 
 
@@ -21,10 +22,22 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def html_column() -> Any:
+    """Markdown (or source) rendered to sanitised HTML when it was written: pages show
+    it as it is and never render on a view (issue 11, migration 0005)."""
+    return Field(default="", sa_column=Column(Text, nullable=False, default="",
+                                              server_default=""))
+
+
 class TokenScope(str, enum.Enum):
     write = "write"  # post observations, links, comments as the token's user
     worker = "worker"  # claim and complete verification jobs
     admin = "admin"  # everything, including withdrawing and re-verifying
+
+
+# A seed (< 2**32): BIGINT on Postgres, where INTEGER stops at 2**31; SQLite's INTEGER
+# holds 64 bits (migration 0007).
+SEED = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class JobStatus(str, enum.Enum):
@@ -61,6 +74,7 @@ class Phenomenon(SQLModel, table=True):
     slug: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     name: str = Field(max_length=200)
     description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    description_html: str = html_column()
     created_by: int | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -75,6 +89,8 @@ class Recipe(SQLModel, table=True):
     sha256: str = Field(max_length=64, index=True)
     builtin: str | None = Field(default=None, max_length=64)
     source: str | None = Field(default=None, sa_column=Column(Text))
+    # The source highlighted (Pygments), for the observation page; "" for a built-in.
+    source_html: str = html_column()
     entrypoint: str = Field(default="run", max_length=100)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -114,10 +130,11 @@ class ObservationVersion(SQLModel, table=True):
     version: int
     title: str = Field(max_length=300)
     notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    notes_html: str = html_column()
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     recipe_id: int = Field(foreign_key="recipe.id")
     config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    seed: int = 0
+    seed: int = Field(default=0, sa_column=Column(SEED, nullable=False))  # < 2**32
     claims: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     environment: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     change_message: str = Field(default="", max_length=2000)
@@ -165,7 +182,7 @@ class Run(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     version_id: int = Field(foreign_key="observation_version.id", index=True)
     kind: str = Field(max_length=20)  # runner.spec.RunKind
-    seed: int
+    seed: int = Field(sa_column=Column(SEED, nullable=False))
     status: str = Field(max_length=10)  # runner.spec.RunStatus
     job_id: int | None = Field(default=None, foreign_key="verification_job.id")
     worker_id: str | None = Field(default=None, max_length=200)
@@ -240,6 +257,7 @@ class Link(SQLModel, table=True):
     # An arXiv id, DOI or URL ("" when the target is internal, so uniqueness holds).
     target_external: str = Field(default="", max_length=500)
     note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    note_html: str = html_column()
     author_id: int = Field(foreign_key="user.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -251,6 +269,7 @@ class Comment(SQLModel, table=True):
     author_id: int = Field(foreign_key="user.id", index=True)
     parent_id: int | None = Field(default=None, foreign_key="comment.id")
     body: str = Field(sa_column=Column(Text, nullable=False))
+    body_html: str = html_column()
     # Optional anchor on a curve: the series and the index the comment is about.
     series: str | None = Field(default=None, max_length=64)
     x: float | None = None
@@ -338,7 +357,7 @@ class SweepResult(SQLModel, table=True):
     sweep_run_id: int = Field(foreign_key="sweep_run.id", index=True)
     job_id: int = Field(foreign_key="verification_job.id")
     cell: dict[str, float] = Field(sa_column=Column(JSON, nullable=False))
-    seed: int
+    seed: int = Field(sa_column=Column(SEED, nullable=False))  # < 2**32
     status: str = Field(max_length=10)  # runner.spec.RunStatus
     body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)

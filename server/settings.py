@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     # A request body larger than this is refused with 413. 20 series of 5,000
     # points are ~4 MB of JSON; 32 MB leaves room for long sweeps.
     max_body_bytes: int = 32 * 1024 * 1024
+    # The limit of a worker's result (POST /jobs/{id}/complete), which holds a run of
+    # every seed: 0 means (verify_seeds + 1) x max_body_bytes. Gzip-compressed bodies
+    # (Content-Encoding: gzip, as workers send them) count decompressed.
+    max_result_bytes: int = 0
     # Fresh seeds a worker runs besides the original one (docs/design.md, "Verification").
     verify_seeds: int = 4
     # Runs a worker spends verifying a sweep: this many cells, spread over the grid,
@@ -45,8 +49,20 @@ class Settings(BaseSettings):
     # Whether `tycho serve` fills an empty registry with the canonical
     # observation of each built-in phenomenon (server/canonical/*.json).
     seed_canonical: bool = True
+    # How long a request waits for a database connection or, on SQLite, for its turn
+    # to write, before it is answered 503 with Retry-After (seconds).
+    db_wait_seconds: float = 30.0
     # Items per page of lists, at most.
     max_page_size: int = 200
+    # The longest text a person may write, in characters: an observation's notes
+    # (Markdown), a comment, a submitted recipe's source. Each is rendered to HTML
+    # once, when written; the worst input under these caps renders in about a second.
+    max_notes_chars: int = 20_000
+    max_comment_chars: int = 20_000
+    max_source_chars: int = 100_000
+
+    def result_body_limit(self) -> int:
+        return self.max_result_bytes or (self.verify_seeds + 1) * self.max_body_bytes
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -7,13 +7,13 @@ job the cells it re-runs (`verification_job.cells`: one job per cell). `groups` 
 drawn in one panel (`train_acc` with `test_acc`).
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

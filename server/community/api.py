@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
+from runner.spec import Id
 from server.community.comments import (
     comment_public,
     comment_revisions,
@@ -32,6 +33,8 @@ from server.observations.queries import find_version
 
 router = APIRouter(tags=["community"])
 
+CommentId = Annotated[Id, Path(description="a comment's number")]
+
 
 @router.post("/observations/{ref}/links", status_code=201, response_model=list[LinkPublic])
 def post_link(ref: str, body: LinkCreate, session: SessionDep,
@@ -51,12 +54,13 @@ def get_links(ref: str, session: SessionDep) -> LinksOf:
 
 
 @router.post("/observations/{ref}/comments", status_code=201, response_model=CommentPublic)
-def post_comment(ref: str, body: CommentCreate, session: SessionDep,
-                 user: CurrentUser) -> CommentPublic:
+def post_comment(ref: str, body: CommentCreate, session: SessionDep, user: CurrentUser,
+                 settings: SettingsDep) -> CommentPublic:
     """Comment (Markdown) on a version; reply with `parent`; anchor on a curve: `series`, `x`."""
     observation, version = find_version(session=session, ref=ref)
     comment = create_comment(
-        session=session, observation=observation, version=version, author=user, body=body
+        session=session, observation=observation, version=version, author=user, body=body,
+        settings=settings,
     )
     session.commit()
     return comment_public(comment, {user.id: user})
@@ -71,17 +75,18 @@ def get_comments(ref: str, session: SessionDep) -> list[CommentPublic]:
 
 @router.patch("/comments/{comment_id}", response_model=CommentPublic)
 def patch_comment(
-    comment_id: int, body: CommentEdit, session: SessionDep, user: CurrentUser
+    comment_id: CommentId, body: CommentEdit, session: SessionDep, user: CurrentUser,
+    settings: SettingsDep,
 ) -> CommentPublic:
     """Edit your comment; the earlier text is kept in its history."""
     comment = find_comment(session=session, comment_id=comment_id)
-    edit_comment(session=session, comment=comment, user=user, body=body.body)
+    edit_comment(session=session, comment=comment, user=user, body=body.body, settings=settings)
     session.commit()
     return comment_public(comment, {user.id: user})
 
 
 @router.delete("/comments/{comment_id}", response_model=CommentPublic)
-def remove_comment(comment_id: int, session: SessionDep, user: CurrentUser) -> CommentPublic:
+def remove_comment(comment_id: CommentId, session: SessionDep, user: CurrentUser) -> CommentPublic:
     """Delete a comment (author or admin), leaving a tombstone in the thread."""
     comment = find_comment(session=session, comment_id=comment_id)
     delete_comment(session=session, comment=comment, user=user)
@@ -90,7 +95,7 @@ def remove_comment(comment_id: int, session: SessionDep, user: CurrentUser) -> C
 
 
 @router.get("/comments/{comment_id}/history", response_model=list[CommentRevisionPublic])
-def comment_history(comment_id: int, session: SessionDep) -> list[CommentRevisionPublic]:
+def comment_history(comment_id: CommentId, session: SessionDep) -> list[CommentRevisionPublic]:
     """Earlier bodies of an edited comment, oldest first."""
     comment = find_comment(session=session, comment_id=comment_id)
     return comment_revisions(session=session, comment=comment)

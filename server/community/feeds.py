@@ -39,8 +39,8 @@ def atom_feed(*, feed_url: str, page_url: str, title: str, subtitle: str,
     """An Atom document of `entries`, in the order given (newest first)."""
     feed = FeedGenerator()
     feed.id(feed_url)
-    feed.title(title)
-    feed.subtitle(subtitle)
+    feed.title(xml_text(title))
+    feed.subtitle(xml_text(subtitle))
     feed.link(href=feed_url, rel="self", type=ATOM)
     feed.link(href=page_url, rel="alternate", type="text/html")
     moments = [e.updated or e.published for e in entries]
@@ -48,15 +48,21 @@ def atom_feed(*, feed_url: str, page_url: str, title: str, subtitle: str,
     for entry in entries:
         item = feed.add_entry(order="append")
         item.id(entry.id)
-        item.title(NOT_XML.sub("", entry.title))
+        item.title(xml_text(entry.title))
         item.link(href=entry.link, rel="alternate", type="text/html")
-        item.author({"name": NOT_XML.sub("", entry.author)})
+        item.author({"name": xml_text(entry.author)})
         item.published(entry.published)
         item.updated(entry.updated or entry.published)
-        item.content(NOT_XML.sub("", entry.content), type="text")
+        item.content(xml_text(entry.content), type="text")
         for term in entry.categories:
-            item.category(term=term)
+            item.category(term=xml_text(term))
     return feed.atom_str(pretty=True)
+
+
+def xml_text(text: str) -> str:
+    """`text` without the characters XML 1.0 cannot carry: every string of a feed goes
+    through here, so that no stored name or note can make a feed fail."""
+    return NOT_XML.sub("", text)
 
 
 class AtomResponse(Response):

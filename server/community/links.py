@@ -30,6 +30,7 @@ from server.models import (Link, Observation, ObservationPhenomenon, Observation
                            Phenomenon, User)
 from server.observations.queries import find_version, format_ref
 from server.users.accounts import users_by_id
+from server.web.markup import render_markdown
 
 ARXIV = re.compile(r"^(?:arxiv:)?(\d{4}\.\d{4,5}(?:v\d+)?)$", re.IGNORECASE)
 DOI = re.compile(r"^(?:doi:)?(10\.\d{4,9}/\S+)$", re.IGNORECASE)
@@ -69,7 +70,7 @@ def create_links(
         )
     rows: list[Link] = []
     base = dict(source_version_id=source.id, relation=body.relation.value, note=body.note,
-                author_id=author.id)
+                note_html=str(render_markdown(body.note)), author_id=author.id)
     for ref in dict.fromkeys(refs):
         try:
             target_observation, target = find_version(session=session, ref=ref)

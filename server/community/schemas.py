@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from runner.spec import Relation, Verdict
+from runner.spec import FiniteNumber, Id, Line, Relation, Text, Verdict
 from server.public import Record
 
 # --- what the API takes -----------------------------------------------------------
@@ -17,23 +17,23 @@ class LinkCreate(BaseModel):
     """`this observation <relation> target`; name exactly one kind of target."""
 
     relation: Relation
-    target: str | None = Field(default=None, description="an observation: T-7 or T-7v2")
-    targets: list[str] = Field(default_factory=list, description="several (for `unifies`)")
-    phenomenon: str | None = Field(default=None, description="a phenomenon slug")
-    external: str | None = Field(default=None, description="arXiv id, DOI or URL")
-    note: str = Field(default="", max_length=5000)
+    target: Line | None = Field(default=None, description="an observation: T-7 or T-7v2")
+    targets: list[Line] = Field(default_factory=list, description="several (for `unifies`)")
+    phenomenon: Line | None = Field(default=None, description="a phenomenon slug")
+    external: Line | None = Field(default=None, description="arXiv id, DOI or URL")
+    note: Text = Field(default="", max_length=5000)
 
 
 class CommentCreate(BaseModel):
-    body: str = Field(min_length=1)
-    parent: int | None = None
+    body: Text = Field(min_length=1)
+    parent: Id | None = None
     # Optional anchor on a curve of the version commented on.
-    series: str | None = None
-    x: float | None = None
+    series: Line | None = None
+    x: FiniteNumber | None = None
 
 
 class CommentEdit(BaseModel):
-    body: str = Field(min_length=1)
+    body: Text = Field(min_length=1)
 
 
 # --- links ------------------------------------------------------------------------
@@ -71,6 +71,7 @@ class LinkPublic(Record):
     relation: Relation
     target: LinkEnd
     note: str
+    note_html: str = Field(default="", description="the note as sanitised HTML")
     author: str
     created_at: datetime
 
@@ -99,6 +100,8 @@ class CommentPublic(Record):
     observation: str  # the version it was made on, T-7v2
     author: str | None
     body: str
+    body_html: str = Field(default="", description="the body as sanitised HTML, rendered "
+                           "when it was written")
     deleted: bool
     parent: int | None = None
     # The point on a curve it is about, if any.
@@ -116,6 +119,7 @@ class UserComment(Record):
     observation: str  # T-7v2
     title: str
     body: str
+    body_html: str = ""
     created_at: datetime
 
 

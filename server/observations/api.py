@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Query, Response
 from sqlmodel import select
 
-from runner.spec import ObservationCreate, ObservationSpec, Verdict
+from runner.spec import MAX_ID, ObservationCreate, ObservationSpec, Verdict
 from server.deps import AdminUser, CurrentUser, JSONRoute, SessionDep, SettingsDep
 from server.models import Run, utcnow
 from server.observations.queries import (
@@ -39,7 +39,8 @@ def post_observation(
     body: ObservationCreate, session: SessionDep, user: CurrentUser, settings: SettingsDep
 ) -> ObservationPublic:
     """Publish an observation (version 1); a runnable recipe is queued for verification."""
-    observation, version = create_observation(session=session, author=user, body=body)
+    observation, version = create_observation(session=session, author=user, body=body,
+                                              settings=settings)
     enqueue_verification(session=session, version=version, settings=settings)
     session.commit()
     return observation_record(session=session, observation=observation, version=version,
@@ -56,7 +57,7 @@ def get_observations(
     # A string, not the enum, so that a wrong value gets the service's message.
     verdict: Annotated[str | None, Query(json_schema_extra={"enum": VERDICTS})] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1,
+    cursor: Annotated[int | None, Query(ge=0, le=MAX_ID,
                                         description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1)] = 50,
 ) -> ObservationPage:
@@ -125,6 +126,7 @@ def post_version(
         author=user,
         body=content,
         change_message=body.change_message,
+        settings=settings,
     )
     enqueue_verification(session=session, version=version, settings=settings)
     session.commit()

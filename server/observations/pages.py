@@ -14,7 +14,7 @@ from runner.spec import Verdict
 from server.community.comments import create_comment
 from server.community.schemas import CommentCreate
 from server.deps import SessionDep, SettingsDep
-from server.errors import invalid
+from server.errors import invalid, validated
 from server.models import Phenomenon
 from server.observations.queries import find_version, format_ref
 from server.observations.records import observation_page
@@ -88,7 +88,8 @@ def post_comment_form(
     number: int,
     version: int,
     session: SessionDep,
-    body: Annotated[str, Form(max_length=20_000)] = "",
+    settings: SettingsDep,
+    body: Annotated[str, Form()] = "",
     parent: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
 ):
@@ -97,12 +98,13 @@ def post_comment_form(
     check_csrf(request, csrf)
     if not body.strip():
         raise invalid("the comment is empty; write something before posting")
-    if parent and not parent.isdigit():
-        raise invalid(f"parent: {parent!r} is not a comment number")
+    if parent and not (parent.isdigit() and len(parent) <= 19):
+        raise invalid(f"parent: {parent[:40]!r} is not a comment number")
+    content = validated(CommentCreate, body=body, parent=int(parent) if parent else None)
     observation, shown = find_version(session=session, ref=format_ref(number, version))
     comment = create_comment(
-        session=session, observation=observation, version=shown, author=user,
-        body=CommentCreate(body=body, parent=int(parent) if parent else None),
+        session=session, observation=observation, version=shown, author=user, body=content,
+        settings=settings,
     )
     session.commit()
     return RedirectResponse(f"/{format_ref(number, version)}#comment-{comment.id}",

@@ -15,6 +15,7 @@ from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from runner.spec import (
+    MAX_ID,
     BuiltinRecipe,
     Environment,
     ObservationSpec,
@@ -43,6 +44,9 @@ def parse_ref(ref: str) -> tuple[int, int | None]:
             "Observation", f"{ref!r} is not an observation id; use 42, T-42 or T-42v2"
         )
     number, version = match.groups()
+    if len(number) > 19 or int(number) > MAX_ID or (version and (len(version) > 19
+                                                             or int(version) > MAX_ID)):
+        raise not_found("Observation", f"there is no observation {ref.strip()[:40]}")
     return int(number), (int(version) if version else None)
 
 

@@ -15,6 +15,7 @@ from runner.spec import (
     Series,
     SeriesComparison,
     SweepSpec,
+    Text,
     Verdict,
 )
 from server.community.schemas import CommentPublic, LinksOf, Reproductions
@@ -92,6 +93,8 @@ class ObservationSummary(Record):
 
 class ObservationPublic(ObservationSummary):
     notes: str
+    notes_html: str = Field(default="", description="the notes as sanitised HTML, rendered "
+                            "when they were written")
     recipe: RecipePublic
     config: dict[str, Any]
     seed: int
@@ -142,8 +145,8 @@ Metrics = dict[str, Series] | AllRunsMetrics
 
 
 class VersionCreate(ObservationCreate):
-    change_message: str = Field(min_length=1, max_length=2000, description="what changed")
+    change_message: Text = Field(min_length=1, max_length=2000, description="what changed")
 
 
 class WithdrawRequest(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)

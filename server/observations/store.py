@@ -6,9 +6,10 @@ the job does), and raise `Problem` for input a person must fix.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
-import numpy as np
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from runner.claims import ClaimSyntaxError, validate_claim
@@ -26,7 +27,9 @@ from runner.spec import (
 )
 from server.errors import Problem, invalid
 from server.models import (MetricSeries, Observation, ObservationPhenomenon, ObservationTag,
-                           ObservationVersion, Phenomenon, Recipe, Run, User)
+                           ObservationVersion, Phenomenon, Recipe, Run, User, utcnow)
+from server.settings import Settings, get_settings
+from server.web.markup import highlight_source, render_markdown
 
 BUILTIN_ENTRYPOINT = ""
 # What a posted author run says of itself (ObservationCreate.runs[0]); the rest is the body's.
@@ -35,7 +38,8 @@ POSTED_MEASURES = ("wall_time_s", "cpu_time_s", "peak_memory_mb", "network_isola
 
 
 def ensure_recipe(*, session: Session, recipe: BuiltinRecipe | SourceRecipe) -> Recipe:
-    """The stored recipe with this content, created on first use (recipes are immutable)."""
+    """The stored recipe with this content, created on first use (recipes are immutable),
+    its source highlighted then, once."""
     if isinstance(recipe, BuiltinRecipe):
         if recipe.builtin not in BUILTIN_RECIPES:
             raise invalid(
@@ -50,18 +54,25 @@ def ensure_recipe(*, session: Session, recipe: BuiltinRecipe | SourceRecipe) -> 
     else:
         digest, entrypoint = recipe.sha256, recipe.entrypoint
         kind = Recipe.builtin.is_(None)
-    row = session.exec(
-        select(Recipe).where(Recipe.sha256 == digest, Recipe.entrypoint == entrypoint, kind)
-    ).first()
+    wanted = select(Recipe).where(Recipe.sha256 == digest, Recipe.entrypoint == entrypoint, kind)
+    row = session.exec(wanted).first()
     if row is None:
-        row = Recipe(
+        # Two first posts of the same recipe may race here: the second one's insert is
+        # a no-op, and both read the one row back (no 409 for an immutable row).
+        values = dict(
             sha256=digest,
             entrypoint=entrypoint,
             builtin=getattr(recipe, "builtin", None),
             source=getattr(recipe, "source", None),
+            source_html=str(highlight_source(recipe.source)) if isinstance(
+                recipe, SourceRecipe) else "",
+            created_at=utcnow(),
         )
-        session.add(row)
-        session.flush()
+        insert = (sqlite_insert if session.get_bind().dialect.name == "sqlite"
+                  else postgres_insert)
+        session.execute(insert(Recipe).values(**values)
+                        .on_conflict_do_nothing(index_elements=["sha256", "entrypoint"]))
+        row = session.exec(wanted).one()
     return row
 
 
@@ -81,7 +92,15 @@ def _phenomena_for(*, session: Session, slugs: list[str]) -> list[Phenomenon]:
     return [found[s] for s in wanted]
 
 
-def _check_submission(body: ObservationCreate) -> None:
+def _check_submission(body: ObservationCreate, settings: Settings) -> None:
+    caps = [("notes", body.notes, settings.max_notes_chars, "TYCHO_MAX_NOTES_CHARS")]
+    if isinstance(body.recipe, SourceRecipe):
+        caps.append(("recipe.source", body.recipe.source, settings.max_source_chars,
+                     "TYCHO_MAX_SOURCE_CHARS"))
+    for where, text, cap, setting in caps:
+        if len(text) > cap:
+            raise invalid(f"{where}: {len(text):,} characters; the limit is {cap:,} ({setting})",
+                          errors=[{"location": where, "message": f"longer than {cap:,}"}])
     for i, claim in enumerate(body.claims):
         try:
             validate_claim(claim, body.metrics.keys())
@@ -95,30 +114,21 @@ def _check_submission(body: ObservationCreate) -> None:
             raise invalid(
                 f"tags: {tag!r} is not a tag; use lower-case words joined by hyphens"
             )
-    _check_finite(body.config, "config")
-
-
-def _check_finite(value: Any, where: str) -> None:
-    if isinstance(value, float) and not np.isfinite(value):
-        raise invalid(f"{where}: {value!r} is not allowed; use a finite number or null")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_finite(item, f"{where}.{key}")
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_finite(item, f"{where}[{i}]")
 
 
 def create_observation(
-    *, session: Session, author: User, body: ObservationCreate
+    *, session: Session, author: User, body: ObservationCreate, settings: Settings | None = None
 ) -> tuple[Observation, ObservationVersion]:
     """A new observation `T-<n>` with version 1 and the author's run."""
-    _check_submission(body)
+    _check_submission(body, settings or get_settings())
+    # Everything slow happens before the first write, which on SQLite takes the lock.
+    prepared = _prepare(session=session, body=body)
     observation = Observation(author_id=author.id, latest_version=1)
     session.add(observation)
     session.flush()
     version = _add_version(
-        session=session, observation=observation, author=author, body=body, number=1
+        session=session, observation=observation, author=author, body=body, number=1,
+        prepared=prepared,
     )
     return observation, version
 
@@ -130,6 +140,7 @@ def create_version(
     author: User,
     body: ObservationCreate,
     change_message: str,
+    settings: Settings | None = None,
 ) -> ObservationVersion:
     """Version k+1 of an observation; the earlier versions stay as they were."""
     if observation.author_id != author.id:
@@ -138,7 +149,8 @@ def create_version(
         )
     if observation.withdrawn_at is not None:
         raise Problem(409, "Withdrawn", "this observation was withdrawn; post a new one")
-    _check_submission(body)
+    _check_submission(body, settings or get_settings())
+    prepared = _prepare(session=session, body=body)
     number = observation.latest_version + 1
     version = _add_version(
         session=session,
@@ -146,11 +158,29 @@ def create_version(
         author=author,
         body=body,
         number=number,
+        prepared=prepared,
         change_message=change_message,
     )
     observation.latest_version = number
     session.add(observation)
     return version
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What a version needs that is read or rendered before anything is written."""
+
+    phenomena: list[Phenomenon]
+    recipe: Recipe
+    notes_html: str
+
+
+def _prepare(*, session: Session, body: ObservationCreate) -> _Prepared:
+    notes_html = str(render_markdown(body.notes))
+    phenomena = _phenomena_for(session=session, slugs=body.phenomena)
+    # A new recipe is highlighted, then written: the first write of the request.
+    return _Prepared(phenomena=phenomena, notes_html=notes_html,
+                     recipe=ensure_recipe(session=session, recipe=body.recipe))
 
 
 def _add_version(
@@ -160,15 +190,16 @@ def _add_version(
     author: User,
     body: ObservationCreate,
     number: int,
+    prepared: _Prepared,
     change_message: str = "",
 ) -> ObservationVersion:
-    linked = _phenomena_for(session=session, slugs=body.phenomena)
-    recipe = ensure_recipe(session=session, recipe=body.recipe)
+    linked, recipe = prepared.phenomena, prepared.recipe
     version = ObservationVersion(
         observation_id=observation.id,
         version=number,
         title=body.title.strip(),
         notes=body.notes,
+        notes_html=prepared.notes_html,
         tags=list(dict.fromkeys(body.tags)),
         recipe_id=recipe.id,
         config=body.config,

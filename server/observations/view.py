@@ -7,15 +7,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from markupsafe import Markup
 from sqlmodel import Session
 
 from runner.spec import ClaimResult
+from server.community.comments import MAX_REPLY_DEPTH, ThreadRow, thread_rows
 from server.community.links import group_by_relation
 from server.community.schemas import LinkPublic
 from server.models import Observation, ObservationVersion, Recipe
 from server.observations.records import observation_record
 from server.observations.schemas import ObservationPublic, RunSummary
-from server.web.markup import highlight_source
 from server.web.plots import Panel, RunStyle, build_panels, load_run_series, run_styles
 from server.web.sweep_plots import CellRuns, cell_key, sweep_panels
 
@@ -43,9 +44,11 @@ class ObservationView:
     panels: list[Panel]
     links_out: dict[str, list[LinkPublic]]
     links_in: dict[str, list[LinkPublic]]
+    thread: list[ThreadRow]  # record.comments in reading order, drawn with a loop
     environment: dict[str, Any] = field(default_factory=dict)
     knobs: list[str] = field(default_factory=list)  # a sweep's knobs, in the grid's order
     cell_runs: list[RunSummary] = field(default_factory=list)  # a sweep's runs of its cells
+    max_reply_depth: int = MAX_REPLY_DEPTH
 
 
 def observation_view(
@@ -67,7 +70,8 @@ def observation_view(
         ref=record.ref,
         latest_ref=record.newer_version,
         withdrawn_reason=record.withdrawn_reason,
-        recipe_source=highlight_source(recipe.source) if recipe.source else None,
+        # Highlighted when the recipe was stored (Recipe.source_html), never on a view.
+        recipe_source=Markup(recipe.source_html) if recipe.source else None,
         config_json=json.dumps(record.config, indent=2, sort_keys=True),
         claim_runs=claim_runs,
         claim_rows=claim_rows(record=record, runs=claim_runs),
@@ -75,6 +79,7 @@ def observation_view(
         panels=_panels(session=session, record=record, styles=styles, cell_runs=cell_runs),
         links_out=group_by_relation(record.links.outgoing),
         links_in=group_by_relation(record.links.incoming),
+        thread=thread_rows(record.comments),
         environment={k: v for k, v in (record.environment or {}).items() if v is not None},
         knobs=list(record.sweep.grid) if record.sweep else [],
         cell_runs=cell_runs,

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlmodel import select
 
+from runner.spec import MAX_ID
 from server.deps import CurrentUser, SessionDep
 from server.errors import Problem
 from server.models import Phenomenon
@@ -17,6 +18,7 @@ from server.phenomena.catalogue import (
     phenomenon_detail,
     phenomenon_public,
 )
+from server.web.markup import render_markdown
 from server.phenomena.schemas import (
     Overview,
     PhenomenonCreate,
@@ -43,7 +45,7 @@ def list_phenomena(session: SessionDep) -> list[PhenomenonPublic]:
 def get_phenomenon(
     slug: str,
     session: SessionDep,
-    cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1,
+    cursor: Annotated[int | None, Query(ge=0, le=MAX_ID,
                                         description="next_cursor of the previous page")] = None,
 ) -> PhenomenonDetail:
     """A phenomenon with its counts, a page of its observations and the links among them."""
@@ -59,7 +61,8 @@ def propose_phenomenon(
     if session.exec(select(Phenomenon).where(Phenomenon.slug == body.slug)).first():
         raise Problem(409, "Phenomenon exists", f"the phenomenon {body.slug!r} already exists")
     phenomenon = Phenomenon(
-        slug=body.slug, name=body.name, description=body.description, created_by=user.id
+        slug=body.slug, name=body.name, description=body.description,
+        description_html=str(render_markdown(body.description)), created_by=user.id
     )
     session.add(phenomenon)
     session.commit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from runner.spec import Line, Text
 from server.community.schemas import LinkPublic
 from server.compare.schemas import KeyDifference
 from server.observations.schemas import ObservationSummary
@@ -12,14 +13,15 @@ from server.public import Record
 
 class PhenomenonCreate(BaseModel):
     slug: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=20_000)
+    name: Line = Field(min_length=1, max_length=200)
+    description: Text = Field(default="", max_length=20_000)
 
 
 class PhenomenonPublic(Record):
     slug: str
     name: str
     description: str
+    description_html: str = Field(default="", description="the description as sanitised HTML")
     observations: int = 0
     verified: int = 0
 

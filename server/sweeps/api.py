@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
+
+from runner.spec import MAX_ID, Id
 
 from server.deps import CurrentUser, JSONRoute, SessionDep, SettingsDep
 from server.sweeps.schemas import SweepRunCreate, SweepRunPublic, SweepRunResults
@@ -16,6 +18,8 @@ from server.sweeps.service import (
 )
 
 router = APIRouter(tags=["sweeps"], route_class=JSONRoute)
+
+SweepId = Annotated[Id, Path(description="the sweep run's number, from POST /sweeps")]
 
 
 @router.post("/sweeps", status_code=201, response_model=SweepRunPublic)
@@ -29,15 +33,15 @@ def post_sweep_run(body: SweepRunCreate, session: SessionDep, settings: Settings
 
 
 @router.get("/sweeps/{sweep_id}", response_model=SweepRunPublic)
-def get_sweep(sweep_id: int, session: SessionDep, user: CurrentUser) -> SweepRunPublic:
+def get_sweep(sweep_id: SweepId, session: SessionDep, user: CurrentUser) -> SweepRunPublic:
     """Where each cell's job is, and how many runs are done (the sweep's owner only)."""
     return sweep_run_public(session=session,
                             row=get_sweep_run(session=session, sweep_id=sweep_id, owner=user))
 
 
 @router.get("/sweeps/{sweep_id}/runs", response_model=SweepRunResults)
-def get_sweep_runs(sweep_id: int, session: SessionDep, user: CurrentUser,
-                   after: Annotated[int, Query(ge=0, lt=2**63)] = 0) -> SweepRunResults:
+def get_sweep_runs(sweep_id: SweepId, session: SessionDep, user: CurrentUser,
+                   after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> SweepRunResults:
     """Finished runs with their series, oldest first, a page at a time (`after`: the
     previous page's `last`)."""
     row = get_sweep_run(session=session, sweep_id=sweep_id, owner=user)

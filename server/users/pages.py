@@ -13,10 +13,12 @@ from server.users.profiles import find_user, user_profile
 from server.users.schemas import UserPublic
 from server.users.signin import (
     check_csrf,
-    check_same_origin,
+    check_signin_csrf,
     clear_session_cookie,
     set_session_cookie,
+    set_signin_cookie,
     signed_in_user,
+    signin_form_token,
     user_for_page_token,
 )
 from server.web.templating import render_page, route_url
@@ -38,7 +40,8 @@ def user_page(request: Request, handle: str, session: SessionDep):
 
 def _local_path(target: str) -> str | None:
     """`target` if it is a path on this site (never another site: no open redirect)."""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    if (target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and target.isprintable()):
         return target
     return None
 
@@ -47,9 +50,14 @@ def _signin_form(request: Request, session, next: str, error: str | None = None,
                  status_code: int = 200):
     """The sign-in form; its twin is who the cookie's token belongs to (GET /api/v1/me)."""
     viewer = signed_in_user(session=session, request=request)
-    return render_page(request, session, "signin.html", status_code=status_code,
-                       record=UserPublic.model_validate(viewer) if viewer else None,
-                       twin=route_url(request, "me"), next=_local_path(next) or "", error=error)
+    form_token, fresh_secret = signin_form_token(request)
+    response = render_page(request, session, "signin.html", status_code=status_code,
+                           record=UserPublic.model_validate(viewer) if viewer else None,
+                           twin=route_url(request, "me"), next=_local_path(next) or "",
+                           error=error, signin_csrf=form_token)
+    if fresh_secret:
+        set_signin_cookie(response, secret=fresh_secret, secure=request.url.scheme == "https")
+    return response
 
 
 @router.get("/signin", response_class=HTMLResponse)
@@ -63,10 +71,12 @@ def signin(
     request: Request,
     session: SessionDep,
     token: Annotated[str, Form(max_length=200)] = "",
-    next: Annotated[str, Form()] = "",
+    next: Annotated[str, Form(max_length=2000)] = "",
+    csrf: Annotated[str, Form(max_length=200)] = "",
 ):
-    """Check the token and keep it in the `tycho_token` cookie."""
-    check_same_origin(request)
+    """Check the form's CSRF token and the API token, and keep the latter in the
+    `tycho_token` cookie."""
+    check_signin_csrf(request, csrf)
     user = user_for_page_token(session=session, token=token.strip())
     if user is None:
         return _signin_form(

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from runner.spec import Line
 from server.public import Record
 
 HANDLE_PATTERN = r"^[a-z0-9][a-z0-9_-]{1,39}$"
@@ -15,9 +16,9 @@ ORCID_PATTERN = r"^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$"
 
 class UserCreate(BaseModel):
     handle: str = Field(pattern=HANDLE_PATTERN, description="lower-case, 2-40 characters")
-    display_name: str = Field(default="", max_length=200)
+    display_name: Line = Field(default="", max_length=200)
     orcid: str | None = Field(default=None, pattern=ORCID_PATTERN)
-    affiliation: str | None = Field(default=None, max_length=200)
+    affiliation: Line | None = Field(default=None, max_length=200)
 
 
 class UserPublic(Record):

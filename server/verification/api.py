@@ -4,10 +4,12 @@ a version's verification is, for anyone."""
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Response
 
 from runner.spec import (
+    Id,
     JobAssignment,
     JobClaimRequest,
     JobComplete,
@@ -48,6 +50,9 @@ class QuietHeartbeats(logging.Filter):
         return not (len(args) >= 3 and str(args[2]).endswith("/heartbeat"))
 
 
+JobId = Annotated[Id, Path(description="the job's number, from /jobs/claim")]
+
+
 def _policy(settings) -> RetryPolicy:
     return RetryPolicy(max_attempts=settings.max_attempts)
 
@@ -85,7 +90,7 @@ def claim(body: JobClaimRequest, session: SessionDep, settings: SettingsDep,
 
 
 @router.post("/jobs/{job_id}/heartbeat", response_model=JobHeartbeatReply)
-def beat(job_id: int, body: JobHeartbeat, session: SessionDep, settings: SettingsDep,
+def beat(job_id: JobId, body: JobHeartbeat, session: SessionDep, settings: SettingsDep,
          worker: WorkerUser) -> JobHeartbeatReply:
     """Extend the lease and report how far the job is; `cancelled: true` tells the worker
     to stop."""
@@ -97,7 +102,7 @@ def beat(job_id: int, body: JobHeartbeat, session: SessionDep, settings: Setting
 
 
 @router.post("/jobs/{job_id}/complete", response_model=JobCompleted)
-def complete(job_id: int, body: JobComplete, session: SessionDep, settings: SettingsDep,
+def complete(job_id: JobId, body: JobComplete, session: SessionDep, settings: SettingsDep,
              worker: WorkerUser) -> JobCompleted:
     """Record the runs and the verdict; refused (409) once the lease has lapsed."""
     version = complete_job(session=session, job_id=job_id, result=body, settings=settings,
@@ -116,7 +121,7 @@ def job_sweep(session, job_id: int) -> int | None:
 
 
 @router.post("/jobs/{job_id}/fail", response_model=JobFailed)
-def fail(job_id: int, body: JobFail, session: SessionDep, settings: SettingsDep,
+def fail(job_id: JobId, body: JobFail, session: SessionDep, settings: SettingsDep,
          worker: WorkerUser) -> JobFailed:
     """Report that the job could not be run; it is retried or ends in verdict `error`."""
     job = fail_job(session=session, job_id=job_id, worker_id=body.worker_id, reason=body.reason,
@@ -126,7 +131,7 @@ def fail(job_id: int, body: JobFail, session: SessionDep, settings: SettingsDep,
 
 
 @router.post("/jobs/{job_id}/release", response_model=JobReleased)
-def release(job_id: int, body: JobHeartbeat, session: SessionDep,
+def release(job_id: JobId, body: JobHeartbeat, session: SessionDep,
             worker: WorkerUser) -> JobReleased:
     """Hand a job back to the queue without counting the attempt (a worker shutting down)."""
     job = release_job(session=session, job_id=job_id, worker_id=body.worker_id,

@@ -6,6 +6,12 @@ natively), Pygments colours fenced code, and nh3 sanitises ALL of the result:
 whatever a note contains, only the tags and attributes listed here survive,
 links keep only http(s)/mailto/relative URLs, and no `on*` attribute or
 <script> gets through.
+
+Rendering happens once, when a note, comment, link note, description or recipe is
+written, and the HTML is stored beside the text (migration 0005): a page view only
+copies it. The sizes people may write are capped (TYCHO_MAX_NOTES_CHARS,
+TYCHO_MAX_COMMENT_CHARS, TYCHO_MAX_SOURCE_CHARS), so that the worst input under
+a cap renders in about a second (benchmarks in docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -58,9 +64,16 @@ CODE_CSS_SCOPE = ".code"
 
 
 def _math(latex: str, options: dict) -> str:
-    """MathML for one formula; unparseable LaTeX is shown as its (escaped) source."""
+    return _mathml(latex, "block" if options.get("display_mode") else "inline")
+
+
+@lru_cache(maxsize=4096)
+def _mathml(latex: str, display: str) -> str:
+    """MathML for one formula; unparseable LaTeX is shown as its (escaped) source.
+    Remembered: notes repeat their symbols ($n$, $\\eta$), and converting is the slow
+    part of rendering (~0.1 ms a formula)."""
     try:
-        return latex_to_mathml(latex, display="block" if options.get("display_mode") else "inline")
+        return latex_to_mathml(latex, display=display)
     except Exception:  # latex2mathml raises many kinds of error on bad input
         return f'<code class="math-error">{escape(latex)}</code>'
 

@@ -22,11 +22,10 @@ from pydantic import BaseModel
 from sqlmodel import Session
 from starlette.datastructures import URL
 
-from runner.spec import Verdict
+from runner.spec import MAX_ID, Verdict
 from server.errors import invalid
 from server.users.signin import csrf_token, signed_in_user
 from server.web.assets import code_css_url, plotly_url, static_url
-from server.web.markup import render_markdown
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -84,10 +83,10 @@ def _api_path(context: Any, name: str, query: dict[str, Any] | None = None, **pa
 
 
 templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
-templates.env.filters.update(
-    markdown=render_markdown, date=_date, datetime=_datetime, percent=_percent,
-    duration=_duration,
-)
+# No `markdown` filter: Markdown is rendered when it is written, and templates show the
+# stored HTML (`notes_html`, `body_html`, ...), so no page view renders any.
+templates.env.filters.update(date=_date, datetime=_datetime, percent=_percent,
+                             duration=_duration)
 templates.env.globals.update(
     static_url=static_url, plotly_url=plotly_url, code_css_url=code_css_url,
     verdict_meanings=VERDICT_MEANINGS, api_path=_api_path,
@@ -120,6 +119,6 @@ def page_cursor(value: str | None) -> int | None:
     """The cursor of a page's query string (`?cursor=123`), None on the first page."""
     if value is None or value == "":
         return None
-    if not value.isdigit():
-        raise invalid(f"cursor: {value!r} is not a cursor from a previous page")
+    if not value.isdigit() or len(value) > 19 or int(value) > MAX_ID:
+        raise invalid(f"cursor: {value[:40]!r} is not a cursor from a previous page")
     return int(value)

@@ -3,6 +3,8 @@ job is finished by another after its lease lapses, and recorded once."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import re
 import signal
@@ -12,6 +14,8 @@ import time
 
 import httpx
 
+from runner.client import Client
+from runner.spec import JobComplete, Verdict
 from tests.conftest import TINY_RECIPE
 
 SLOW_RECIPE = '''\
@@ -123,3 +127,66 @@ def test_a_worker_with_a_refused_token_exits_nonzero_and_says_why(live_server):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "worker token" in result.stderr
+
+
+LONG_RECIPE = '''\
+def run(config, log):
+    """Logs many points: a result far over a small registry's general body limit."""
+    for step in range(config.get("steps", 3000)):
+        log(step, value=step / 3000)
+'''
+
+
+def verification(server, ref: str) -> dict:
+    return httpx.get(f"{server.url}/api/v1/observations/{ref}/verification", timeout=30).json()
+
+
+def test_a_result_over_the_general_body_limit_is_recorded_under_the_result_limit(
+        live_server, tmp_path):
+    # Issue 11, item 10: /complete takes more than other routes, and the worker sends it
+    # gzip-compressed; 3,000 points of JSON are ~10x the 8 KB general limit here.
+    server = live_server(TYCHO_VERIFY_SEEDS="0", TYCHO_MAX_BODY_BYTES="8192",
+                         TYCHO_MAX_RESULT_BYTES="5000000")
+    ref = post(server, server.user_token("alice"), source=LONG_RECIPE, seed=0, title="long",
+               claims=["final(value) > 0.9"])
+    worker = start_worker(server, server.worker_token(), tmp_path / "worker.log", "--once")
+    assert worker.wait(timeout=180) == 0, (tmp_path / "worker.log").read_text()
+    status = verification(server, ref)
+    assert status["status"] == "done" and status["failures"] == [], status
+    record = httpx.get(f"{server.url}/api/v1/observations/{ref}", timeout=30).json()
+    assert record["verdict"] == "reproduced"
+
+
+def test_a_result_over_the_result_limit_fails_with_the_true_reason(live_server, tmp_path):
+    # Before: the worker got 413, said nothing, and the job ended "lease lapsed".
+    server = live_server(TYCHO_VERIFY_SEEDS="0", TYCHO_MAX_RESULT_BYTES="4096",
+                         TYCHO_MAX_ATTEMPTS="1")
+    ref = post(server, server.user_token("alice"), source=LONG_RECIPE, seed=0, title="long",
+               claims=["final(value) > 0.9"])
+    log_path = tmp_path / "worker.log"
+    worker = start_worker(server, server.worker_token(), log_path, "--once")
+    assert worker.wait(timeout=180) == 0, log_path.read_text()
+    status = verification(server, ref)
+    assert status["status"] == "failed", status
+    assert len(status["failures"]) == 1, status
+    reason = status["failures"][0]
+    assert "413" in reason and "TYCHO_MAX_RESULT_BYTES" in reason, reason
+    assert "lease" not in reason
+    record = httpx.get(f"{server.url}/api/v1/observations/{ref}", timeout=30).json()
+    assert record["verdict"] == "error"
+
+
+def test_the_client_sends_a_result_gzip_compressed():
+    seen = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen["encoding"] = request.headers.get("content-encoding")
+        seen["body"] = json.loads(gzip.decompress(request.content))
+        return httpx.Response(200, json={"job": 7})
+
+    client = Client(server="http://registry", token="t", transport=httpx.MockTransport(handler))
+    result = JobComplete(worker_id="w", runs=[], comparisons=[], verdict=Verdict.error,
+                         reason="nothing ran", pass_rates={})
+    assert client.complete_job(7, result) == {"job": 7}
+    assert seen["encoding"] == "gzip"
+    assert seen["body"]["worker_id"] == "w" and seen["body"]["reason"] == "nothing ran"

@@ -24,8 +24,15 @@ def token_of(headers: dict[str, str]) -> str:
     return headers["Authorization"].removeprefix("Bearer ")
 
 
+def signin_form(client, **fields: str) -> dict[str, str]:
+    """The sign-in form's fields as the page gives them (its CSRF token), plus `fields`."""
+    page = client.get("/signin").text
+    return {"csrf": re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1), **fields}
+
+
 def sign_in(client, headers) -> None:
-    answer = client.post("/signin", data={"token": token_of(headers)}, follow_redirects=False)
+    answer = client.post("/signin", data=signin_form(client, token=token_of(headers)),
+                         follow_redirects=False)
     assert answer.status_code == 303, answer.text
 
 
@@ -285,7 +292,8 @@ def test_plotly_is_served_by_tycho_with_long_caching_and_no_cdn(client, alice):
 
 
 def test_sign_in_sets_an_http_only_strict_cookie_and_sign_out_clears_it(client, alice):
-    answer = client.post("/signin", data={"token": token_of(alice), "next": "/observations"},
+    answer = client.post("/signin", data=signin_form(client, token=token_of(alice),
+                                                     next="/observations"),
                          follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"] == "/observations"
     cookie = answer.headers["set-cookie"]
@@ -300,14 +308,16 @@ def test_sign_in_sets_an_http_only_strict_cookie_and_sign_out_clears_it(client, 
 
 
 def test_sign_in_refuses_bad_tokens_worker_tokens_and_foreign_redirects(client, alice, settings):
-    bad = client.post("/signin", data={"token": "tyc_nonsense"}, follow_redirects=False)
+    bad = client.post("/signin", data=signin_form(client, token="tyc_nonsense"),
+                      follow_redirects=False)
     assert bad.status_code == 401 and "not a valid write token" in bad.text
-    assert "set-cookie" not in bad.headers
+    assert SESSION_COOKIE not in bad.headers.get("set-cookie", "")
     url = settings.resolved_database_url()
     create_user_with_token(url, handle="robot")
     worker_token = issue_token_for(url, handle="robot", scope="worker")
-    assert client.post("/signin", data={"token": worker_token}).status_code == 401
-    away = client.post("/signin", data={"token": token_of(alice), "next": "//evil.example/x"},
+    assert client.post("/signin", data=signin_form(client, token=worker_token)).status_code == 401
+    away = client.post("/signin", data=signin_form(client, token=token_of(alice),
+                                                   next="//evil.example/x"),
                        follow_redirects=False)
     assert away.headers["location"] == "/users/alice"
 
@@ -342,3 +352,39 @@ def test_commenting_is_refused_when_signed_out_or_without_the_form_token(client,
     assert cross_site.status_code == 403
     assert client.post("/T-1v1/comments", data={"body": "  ", "csrf": csrf_of(page)}).status_code == 422
     assert client.get("/api/v1/observations/T-1/comments").json() == []
+
+
+# --- login CSRF (issue 11, item 11) ---------------------------------------------------
+
+
+def test_sign_in_needs_the_form_that_this_site_showed_this_browser(client, alice):
+    # Another site's page posting its own token for the victim: no form token.
+    forged = client.post("/signin", data={"token": token_of(alice)}, follow_redirects=False)
+    assert forged.status_code == 403 and "Form expired" in forged.text
+    assert SESSION_COOKIE not in forged.headers.get("set-cookie", "")
+    # A form token without the cookie it belongs to (a browser sends the SameSite=Strict
+    # cookie only from this site) is refused too.
+    fields = signin_form(client, token=token_of(alice))
+    client.cookies.clear()
+    assert client.post("/signin", data=fields, follow_redirects=False).status_code == 403
+    # The form's cookie is private to the sign-in form.
+    shown = client.get("/signin")
+    cookie = shown.headers["set-cookie"]
+    assert cookie.startswith("tycho_signin=") and "HttpOnly" in cookie
+    assert "samesite=strict" in cookie.lower() and "Path=/signin" in cookie
+    assert client.post("/signin", data=signin_form(client, token=token_of(alice)),
+                       follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize("origin", ["null", "https://evil.example"])
+def test_sign_in_and_comments_refuse_an_opaque_or_foreign_origin(client, alice, origin):
+    post(client, alice)
+    refused = client.post("/signin", data=signin_form(client, token=token_of(alice)),
+                          headers={"Origin": origin}, follow_redirects=False)
+    assert refused.status_code == 403 and "another site" in refused.text
+    assert SESSION_COOKIE not in refused.headers.get("set-cookie", "")
+    sign_in(client, alice)
+    page = client.get("/T-1").text
+    comment = client.post("/T-1v1/comments", data={"body": "x", "csrf": csrf_of(page)},
+                          headers={"Origin": origin})
+    assert comment.status_code == 403

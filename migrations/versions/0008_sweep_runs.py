@@ -5,15 +5,15 @@ yet: `sweep_run` holds the sweep, `verification_job.sweep_run_id` marks its
 jobs (their `version_id` is null), and `sweep_result` keeps each finished run
 (gzip-compressed RunResult JSON) until the author's folder collects it.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
@@ -35,7 +35,7 @@ def upgrade() -> None:
         sa.Column("sweep_run_id", sa.Integer(), sa.ForeignKey("sweep_run.id"), nullable=False),
         sa.Column("job_id", sa.Integer(), sa.ForeignKey("verification_job.id"), nullable=False),
         sa.Column("cell", sa.JSON(), nullable=False),
-        sa.Column("seed", sa.Integer(), nullable=False),
+        sa.Column("seed", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("body", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
