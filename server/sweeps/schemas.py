@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from runner.spec import BuiltinRecipe, RunResult, SourceRecipe, SweepSpec
+from runner.spec import BuiltinRecipe, JsonObject, RunResult, SourceRecipe, SweepSpec
 from server.models import JobStatus
 from server.public import Record
 
@@ -18,7 +18,7 @@ class SweepRunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     recipe: BuiltinRecipe | SourceRecipe
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: JsonObject = Field(default_factory=dict)
     sweep: SweepSpec
 
 
