@@ -17,7 +17,9 @@ Each phenomenon is one module, registered below by its slug (the name used in
   `run(replace(config, seed=seeds[i]), logs[i])` would be, so its curves agree
   with that run within float tolerance and its claims come out the same
   (tests/phenomena check both); `config.seed` is not used. A verification runs
-  its fresh seeds through it (see `Phenomenon.run_batch`);
+  its fresh seeds through it (see `Phenomenon.run_batch`), unless the module says
+  `BATCHING_PAYS = False` (seeds together no faster than one by one), when they
+  run in parallel sandboxes instead;
 - `CLAIMS`: claim strings (see `runner.claims`) stating the published signature
   quantitatively; they must hold on the default seed and on most other seeds;
 - `QUICK`: config overrides that finish in a few seconds, for tests;
@@ -121,6 +123,13 @@ class Phenomenon:
     def batched(self) -> bool:
         """Whether the module trains several seeds at once (`run_batch`)."""
         return callable(getattr(self.module, "run_batch", None))
+
+    @property
+    def batching_pays(self) -> bool:
+        """Whether training seeds together is faster than one after the other: a module
+        whose step is a few large matrix products says `BATCHING_PAYS = False`, and a
+        verification then runs its fresh seeds in parallel sandboxes instead."""
+        return self.batched and bool(getattr(self.module, "BATCHING_PAYS", True))
 
     def run_batch(self, config: Any, seeds: Sequence[int], logs: Sequence[Any]) -> None:
         """Run `config` on each seed, seed i reporting to logs[i]: all at once where the

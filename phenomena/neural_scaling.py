@@ -186,6 +186,10 @@ class Config:
 
 QUICK = {"n_features": 64, "widths": (2, 3, 4), "steps": 60, "batch_size": 64, "eval_size": 256}
 
+# Trained together, seeds run 0.96x as fast as one by one (docs/phenomena/neural-scaling.md):
+# a verification runs them in parallel sandboxes instead.
+BATCHING_PAYS = False
+
 CLAIMS = [
     # Strong superposition at alpha = 1: loss ~ 1/m (Liu et al. Figs. 1d,
     # 6e; measured 0.99-1.02 on seeds 0-2).

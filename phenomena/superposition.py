@@ -120,6 +120,10 @@ class Config:
 
 QUICK = {"steps": 200, "batch_size": 256, "eval_size": 1000}
 
+# Trained together, seeds run 1.00x as fast as one by one (docs/phenomena/superposition.md):
+# a verification runs them in parallel sandboxes instead.
+BATCHING_PAYS = False
+
 CLAIMS = [
     # Dense limit (1 - S = 1): exactly m features kept, the PCA-like solution
     # (measured: m = 5 kept on seeds 0-19) ...

@@ -370,7 +370,7 @@ def _describe(name: str, config: dict[str, Any] | None = None) -> dict[str, Any]
                  "quick_claims": list(getattr(phenomenon.module, "QUICK_CLAIMS", [])),
                  "groups": phenomenon.groups,  # series drawn together
                  "defaults": json.loads(json.dumps(defaults, default=list)),
-                 "batched": phenomenon.batched}
+                 "batched": phenomenon.batched, "batching_pays": phenomenon.batching_pays}
     if config is not None:
         try:
             phenomenon.make_config(config)

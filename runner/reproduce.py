@@ -147,17 +147,18 @@ def plan_sandboxes(seeds: list[int], *, parallel: int, batched: bool) -> list[li
 
 
 def trains_seeds_together(recipe: BuiltinRecipe | SourceRecipe, launcher: Launcher) -> bool:
-    """Whether `recipe` is a built-in with a batched entry point. Asked of the fork
-    server, which has the phenomena imported, so this process need not."""
+    """Whether `recipe` is a built-in whose batched entry point is faster than its seeds
+    one by one (`Phenomenon.batching_pays`). Asked of the fork server, which has the
+    phenomena imported, so this process need not."""
     if not isinstance(recipe, BuiltinRecipe):
         return False
     describe = getattr(launcher, "describe", None)
     if describe is not None:
-        return bool(describe(recipe.builtin).get("batched"))
+        return bool(describe(recipe.builtin).get("batching_pays"))
     import phenomena
 
     try:
-        return phenomena.get(recipe.builtin).batched
+        return phenomena.get(recipe.builtin).batching_pays
     except phenomena.UnknownPhenomenon:
         return False
 

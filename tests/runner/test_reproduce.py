@@ -76,7 +76,7 @@ def test_time_left_is_extrapolated_once_a_seed_is_under_way():
     assert snapshot.eta_s > eta + 2 * snapshot.seeds[0].elapsed_s
 
 
-BATCHED = [name for name in phenomena.names() if phenomena.get(name).batched]
+BATCHED = [name for name in phenomena.names() if phenomena.get(name).batching_pays]
 
 
 @pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.slow] if i else [])
@@ -92,3 +92,13 @@ def test_a_builtin_verification_trains_its_fresh_seeds_together(name):
     separate = reproduce(spec, [0, 1, 2], parallel=2, limits=ROOMY, together=False)
     for together, alone in zip(result.runs, separate.runs):
         assert together.claims == alone.claims
+
+
+def test_fresh_seeds_train_together_only_where_batching_pays():
+    from runner.execute import default_launcher
+    from runner.reproduce import trains_seeds_together
+
+    launcher = default_launcher(1)
+    assert phenomena.get("grokking").batched and not phenomena.get("grokking").batching_pays
+    assert not trains_seeds_together(BuiltinRecipe(builtin="grokking"), launcher)
+    assert trains_seeds_together(BuiltinRecipe(builtin="edge-of-stability"), launcher)
