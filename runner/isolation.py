@@ -180,13 +180,35 @@ def mount_private_proc() -> bool:
     return True
 
 
+SCRATCH_ROOTS = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def _held_under(roots: tuple[str, ...]) -> dict[str, int]:
+    """O_PATH descriptors of the entries directly under `roots` that a needed path (the
+    interpreter, the import path, the project) goes through, by path."""
+    held: dict[str, int] = {}
+    for path in _needed_paths():
+        for variant in {os.path.abspath(path), os.path.realpath(path)}:
+            for root in roots:
+                if variant.startswith(root + "/"):
+                    entry = os.path.join(root, variant[len(root) + 1:].split("/")[0])
+                    if entry not in held and entry != "/tmp/run":
+                        held[entry] = os.open(entry, os.O_PATH)
+    return held
+
+
 def make_private_scratch(size_mb: int, owner: int | None) -> str | None:
     """A tmpfs of `size_mb` over /tmp with /var/tmp and /dev/shm bound into it;
     returns the run's working directory in it (owned by `owner` when given), or
     None where no tmpfs could be mounted."""
+    # The interpreter or the project may live in /tmp (a checkout in /tmp/tycho): hold
+    # what the run needs from there, to bind it back into the private scratch.
+    kept = _held_under(SCRATCH_ROOTS)
     try:
         _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={size_mb}m")
     except OSError:
+        for fd in kept.values():
+            os.close(fd)
         return None
     for target, name in (("/var/tmp", ".var-tmp"), ("/dev/shm", ".shm")):
         if os.path.isdir(target):
@@ -197,6 +219,19 @@ def make_private_scratch(size_mb: int, owner: int | None) -> str | None:
                 _mount(inside, target, None, MS_BIND, None)
             except OSError as exc:
                 raise SandboxError(f"could not give the run a private {target}: {exc}") from exc
+    try:
+        for path, fd in kept.items():
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                os.makedirs(path, 0o755, exist_ok=True)
+            else:
+                open(path, "a").close()
+            _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC, None)
+    except OSError as exc:
+        raise SandboxError(f"could not keep {path} in the run's private /tmp: {exc}") from exc
+    finally:
+        for fd in kept.values():
+            os.close(fd)
     work = "/tmp/run"
     os.mkdir(work, 0o700)
     if owner is not None:

@@ -7,6 +7,7 @@ the guarantee wherever the run claims it (docs/deployment.md, "The sandbox").
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -195,3 +196,26 @@ def test_seeds_run_together_give_each_seed_its_own_series():
     assert together[0].environment.model_extra["batch_seeds"] == [3, 4]
     with pytest.raises(ValueError, match="built-in"):
         run_seeds_together(SourceRecipe(source="def run(c, log): pass"), {}, [1, 2])
+
+
+def test_a_checkout_in_tmp_stays_reachable_under_the_private_tmp(tmp_path):
+    """A project cloned into /tmp (tmp_path is there) must still run: the private /tmp
+    that hides the host's files binds back what the run needs from it."""
+    import shutil
+
+    project = tmp_path / "checkout"
+    for package in ("runner", "phenomena"):
+        shutil.copytree(os.path.join(os.path.dirname(runner.__file__), "..", package),
+                        project / package, ignore=shutil.ignore_patterns("__pycache__"))
+    script = ("import json; from runner.execute import Limits, run_recipe; "
+              "from runner.spec import SourceRecipe; import runner; "
+              "recipe = SourceRecipe(source='def run(config, log):\\n    log(0, x=1.0)'); "
+              "result = run_recipe(recipe, {}, seed=0, limits=Limits(wall_seconds=120)); "
+              "print(json.dumps({'error': result.error, 'where': runner.__file__}))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=project, capture_output=True,
+                          text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(project), "TYCHO_FORKSERVER": "0"})
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["where"].startswith(str(project))  # the copy in /tmp was the one run
+    assert answer["error"] is None, answer
