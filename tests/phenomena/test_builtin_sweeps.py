@@ -25,6 +25,7 @@ def test_a_builtin_sweep_names_real_knobs_measures_and_claims(name):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the grokking sweep: 12 runs of ~16 s CPU on 2 cores
 @pytest.mark.parametrize("name", sorted(BUILTIN_SWEEPS))
 def test_a_builtin_sweep_shows_its_signature(name, tmp_path):
     preset = BUILTIN_SWEEPS[name]

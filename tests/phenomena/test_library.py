@@ -58,6 +58,7 @@ FRESH_SEEDS = list(range(1000, 1020))
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 10 seeds in each of 2 sandboxes: neural scaling takes ~6 min
 @pytest.mark.parametrize("name", NAMES)
 def test_default_claims_hold_on_twenty_fresh_seeds(name, capsys):
     from runner.robustness import failing_claims, runs_on_seeds
