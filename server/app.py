@@ -70,7 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                    wait_seconds=settings.db_wait_seconds)
     install_error_handlers(app)
     document_statuses([module.router for module in API_ROUTERS] + [feeds.router],
-                      extra={"claim": {204}})
+                      # /compare names its observations in the query: 404 for one
+                      # that does not exist
+                      extra={"claim": {204}, "get_comparison": {404}})
     api = APIRouter(prefix="/api/v1")
     for module in API_ROUTERS:
         api.include_router(module.router)
