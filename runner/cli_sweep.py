@@ -73,6 +73,9 @@ def sweep(
     With --server URL the cells are queued as jobs on that registry, which any number
     of `tycho worker` processes pick up; this command collects each run into OUT as it
     finishes (interrupt it and run it again to go on collecting).
+
+    Example: tycho sweep grokking --grid weight_decay=0,1 --grid train_fraction=0.3,0.5
+    --measure "grok_step=first_step(test_acc >= 0.95)" --claim "at(grok_step, 1, 0.3) < 500"
     """
     from phenomena.sweeps import BUILTIN_SWEEPS
     from runner.claims import ClaimSyntaxError, validate_claim
