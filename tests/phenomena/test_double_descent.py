@@ -12,6 +12,7 @@ import torch
 import phenomena
 from runner.claims import check_claims, validate_claim
 from runner.recorder import Recorder
+from tests.phenomena.batching import batched_and_alone
 
 DOUBLE_DESCENT = phenomena.get("double-descent")
 module = DOUBLE_DESCENT.module
@@ -243,12 +244,8 @@ def test_batched_seeds_give_the_curves_and_claims_of_each_seed_alone():
     """
     config = quick_config()
     seeds = [3, 0, 1]
-    batch = [Recorder() for _ in seeds]
-    DOUBLE_DESCENT.run_batch(config, seeds, batch)
     assert DOUBLE_DESCENT.batched
-    for seed, batched in zip(seeds, batch):
-        alone = Recorder()
-        DOUBLE_DESCENT.run(dataclasses.replace(config, seed=seed), alone)
+    for seed, batched, alone in batched_and_alone(DOUBLE_DESCENT, config, seeds):
         assert_same_run(batched, alone, seed)
 
 

@@ -3,7 +3,6 @@ run logs, and its batched entry point."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import pytest
@@ -12,6 +11,7 @@ import torch
 import phenomena
 from runner.claims import check_claims, validate_claim
 from runner.recorder import Recorder
+from tests.phenomena.batching import batched_and_alone
 
 EDGE_OF_STABILITY = phenomena.get("edge-of-stability")
 module = EDGE_OF_STABILITY.module
@@ -204,11 +204,7 @@ def test_batched_seeds_match_their_solo_runs_bit_for_bit():
     """
     config = quick_config()
     seeds = [0, 5, 7]
-    batch = [Recorder() for _ in seeds]
-    EDGE_OF_STABILITY.run_batch(config, seeds, batch)
-    for seed, log in zip(seeds, batch):
-        alone = Recorder()
-        EDGE_OF_STABILITY.run(dataclasses.replace(config, seed=seed), alone)
+    for seed, log, alone in batched_and_alone(EDGE_OF_STABILITY, config, seeds):
         batched, solo = log.series(), alone.series()
         assert batched.keys() == solo.keys()
         for name in solo:

@@ -3,7 +3,6 @@ stacked MLPs, the hidden-progress probe, the sweep over n, batched seeds, the lo
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 
@@ -13,6 +12,7 @@ import torch
 import phenomena
 from runner.claims import check_claims, validate_claim
 from runner.recorder import Recorder
+from tests.phenomena.batching import batched_and_alone
 
 EMERGENCE = phenomena.get("emergence")
 module = EMERGENCE.module
@@ -285,12 +285,8 @@ def test_batched_seeds_give_the_curves_and_claims_of_each_seed_alone():
     """
     config = quick_config()
     seeds = [3, 0, 1]
-    batch = [Recorder() for _ in seeds]
-    EMERGENCE.run_batch(config, seeds, batch)
     assert EMERGENCE.batched
-    for seed, batched in zip(seeds, batch):
-        alone = Recorder()
-        EMERGENCE.run(dataclasses.replace(config, seed=seed), alone)
+    for seed, batched, alone in batched_and_alone(EMERGENCE, config, seeds):
         assert_same_run(batched, alone, seed)
 
 
@@ -307,11 +303,7 @@ def test_batched_seeds_of_the_default_config_give_the_claims_of_each_seed_alone(
     """
     config = EMERGENCE.config_class()
     seeds = [1, 2]
-    batch = [Recorder() for _ in seeds]
-    EMERGENCE.run_batch(config, seeds, batch)
-    for seed, batched in zip(seeds, batch):
-        alone = Recorder()
-        EMERGENCE.run(dataclasses.replace(config, seed=seed), alone)
+    for seed, batched, alone in batched_and_alone(EMERGENCE, config, seeds):
         assert_same_run(batched, alone, seed, until=250)
 
 

@@ -3,7 +3,6 @@ networks, what a run logs, and batched seeds against each seed alone."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import pytest
@@ -12,6 +11,7 @@ import torch
 import phenomena
 from runner.claims import check_claims, validate_claim
 from runner.recorder import Recorder
+from tests.phenomena.batching import batched_and_alone
 
 FEATURE_LEARNING = phenomena.get("feature-learning")
 module = FEATURE_LEARNING.module
@@ -176,11 +176,7 @@ def assert_same_run(batched: Recorder, alone: Recorder, seed: int) -> None:
 
 
 def batched_against_alone(config, seeds) -> None:
-    batch = [Recorder() for _ in seeds]
-    FEATURE_LEARNING.run_batch(config, seeds, batch)
-    for seed, batched in zip(seeds, batch):
-        alone = Recorder()
-        FEATURE_LEARNING.run(dataclasses.replace(config, seed=seed), alone)
+    for seed, batched, alone in batched_and_alone(FEATURE_LEARNING, config, seeds):
         assert_same_run(batched, alone, seed)
 
 

@@ -12,6 +12,7 @@ import torch
 import phenomena
 from runner.claims import check_claims, validate_claim
 from runner.recorder import Recorder
+from tests.phenomena.batching import batched_and_alone
 
 GROKKING = phenomena.get("grokking")
 module = GROKKING.module
@@ -243,12 +244,8 @@ def test_batched_seeds_give_the_curves_and_claims_of_each_seed_alone():
     """
     config = GROKKING.make_config(GROKKING.quick)
     seeds = [3, 0, 1]
-    batch = [Recorder() for _ in seeds]
-    GROKKING.run_batch(config, seeds, batch)
     assert GROKKING.batched
-    for seed, batched in zip(seeds, batch):
-        alone = Recorder()
-        GROKKING.run(dataclasses.replace(config, seed=seed), alone)
+    for seed, batched, alone in batched_and_alone(GROKKING, config, seeds):
         assert_same_run(batched, alone, seed)
 
 

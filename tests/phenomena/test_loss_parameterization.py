@@ -3,7 +3,6 @@ conversions between x-, ε- and v-prediction, and what a run logs."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import pytest
@@ -12,6 +11,7 @@ import torch
 import phenomena
 from runner.claims import check_claims, validate_claim
 from runner.recorder import Recorder
+from tests.phenomena.batching import batched_and_alone
 
 LOSS_PARAMETERIZATION = phenomena.get("loss-parameterization")
 module = LOSS_PARAMETERIZATION.module
@@ -177,11 +177,7 @@ def test_the_run_reports_its_progress_to_the_end():
 def batched_against_alone(config, seeds, rtol: float) -> None:
     """Each batched seed logs the series of that seed alone within rtol (atol 1e-6),
     the same verdict on every default claim, and the same final progress."""
-    batch = [Recorder() for _ in seeds]
-    LOSS_PARAMETERIZATION.run_batch(config, seeds, batch)
-    for seed, batched in zip(seeds, batch):
-        alone = Recorder()
-        LOSS_PARAMETERIZATION.run(dataclasses.replace(config, seed=seed), alone)
+    for seed, batched, alone in batched_and_alone(LOSS_PARAMETERIZATION, config, seeds):
         mine, theirs = batched.series(), alone.series()
         assert mine.keys() == theirs.keys()
         for name in theirs:
