@@ -119,17 +119,20 @@ def author_run(*, session: Session, version: ObservationVersion) -> Run:
     ).one()
 
 
+def recipe_spec(*, session: Session, recipe_id: int) -> BuiltinRecipe | SourceRecipe:
+    """A stored recipe as the wire gives it to whoever runs it."""
+    recipe = session.get(Recipe, recipe_id)
+    if recipe.builtin:
+        return BuiltinRecipe(builtin=recipe.builtin)
+    return SourceRecipe(source=recipe.source, entrypoint=recipe.entrypoint)
+
+
 def spec_of(*, session: Session, version: ObservationVersion) -> ObservationSpec:
     """All that is needed to re-run a version and check its claims."""
-    recipe = session.get(Recipe, version.recipe_id)
-    if recipe.builtin:
-        recipe_spec: BuiltinRecipe | SourceRecipe = BuiltinRecipe(builtin=recipe.builtin)
-    else:
-        recipe_spec = SourceRecipe(source=recipe.source, entrypoint=recipe.entrypoint)
     run = author_run(session=session, version=version)
     metrics = load_series(session=session, run_ids=[run.id])[run.id]
     return ObservationSpec.model_construct(
-        recipe=recipe_spec,
+        recipe=recipe_spec(session=session, recipe_id=version.recipe_id),
         config=version.config,
         seed=version.seed,
         metrics=metrics,

@@ -14,9 +14,10 @@ import gzip
 from sqlalchemy import select
 from sqlmodel import Session
 
-from runner.spec import BuiltinRecipe, ObservationSpec, RunResult, SourceRecipe, SweepSpec
+from runner.spec import ObservationSpec, RunResult, SourceRecipe, SweepSpec
 from server.errors import Problem, invalid, not_found
 from server.models import JobStatus, SweepResult, SweepRun, User, VerificationJob
+from server.observations.queries import recipe_spec
 from server.observations.store import ensure_recipe
 from server.settings import Settings
 from server.sweeps.schemas import CellState, SweepRunCreate, SweepRunPublic
@@ -86,14 +87,11 @@ def sweep_run_results(*, session: Session, row: SweepRun, after: int = 0,
 
 def sweep_job_spec(*, session: Session, job: VerificationJob) -> ObservationSpec:
     """What a worker needs to run a sweep run's cell: the recipe, base config, sweep."""
-    from server.models import Recipe
-
     row = session.get(SweepRun, job.sweep_run_id)
-    recipe = session.get(Recipe, row.recipe_id)
-    recipe_spec = (BuiltinRecipe(builtin=recipe.builtin) if recipe.builtin else
-                   SourceRecipe(source=recipe.source, entrypoint=recipe.entrypoint))
     sweep = SweepSpec.model_validate(row.sweep)
-    return ObservationSpec.model_construct(recipe=recipe_spec, config=row.config,
+    return ObservationSpec.model_construct(recipe=recipe_spec(session=session,
+                                                              recipe_id=row.recipe_id),
+                                           config=row.config,
                                            seed=sweep.seeds[0], sweep=sweep)
 
 
