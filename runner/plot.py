@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -12,10 +13,19 @@ from runner.spec import Series
 
 # Series whose values span more than this ratio get a log y axis.
 LOG_SCALE_RATIO = 1e3
+# matplotlib's text layout (its mathtext parser) is shared state and not thread-safe:
+# a sweep or a rerun writes runs from several threads, so their plots take turns.
+_DRAWING = threading.Lock()
 
 
 def plot_series(metrics: Mapping[str, Series], out_dir: Path, title: str = "") -> list[Path]:
-    """One PNG per series in `out_dir`; returns the paths written."""
+    """One PNG per series in `out_dir`; returns the paths written. Safe to call from
+    several threads at once (they draw one after another)."""
+    with _DRAWING:
+        return _plot_series(metrics, out_dir, title)
+
+
+def _plot_series(metrics: Mapping[str, Series], out_dir: Path, title: str) -> list[Path]:
     # The Figure API with an Agg canvas: no pyplot, so a notebook's backend and
     # its open figures are left alone.
     from matplotlib.backends.backend_agg import FigureCanvasAgg

@@ -160,3 +160,19 @@ def test_a_sweep_whose_cells_disagree_or_whose_claims_then_fail_is_not_robust():
     crashed = RunResult(status=RunStatus.error, seed=1, cell=cells[0], error="boom")
     assert judge_sweep(spec, cells[:1], [crashed]).verdict is Verdict.error
     assert RunKind.cell.value == "cell"
+
+
+def test_runs_plotted_from_several_threads_at_once_all_get_their_plots(tmp_path):
+    """A sweep writes each run, plots included, from the thread that ran it; matplotlib's
+    text layout is not thread-safe (a newcomer's first sweep died of a mathtext error)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from runner.plot import plot_series
+
+    metrics = {f"s{i}": Series(x=list(range(200)), y=[10.0 ** (-k / 20) for k in range(200)])  # log axis: mathtext ticks
+               for i in range(4)}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        written = list(pool.map(lambda i: plot_series(metrics, tmp_path / f"r{i}", "sweep"),
+                                range(16)))
+    assert all(len(paths) == 4 for paths in written)
+    assert len(list(tmp_path.glob("r*/*.png"))) == 64
