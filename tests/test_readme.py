@@ -76,11 +76,14 @@ def test_the_readme_runs_top_to_bottom_and_publishes_only_what_it_says(tmp_path)
                    for item in items}
     finally:
         server.stop(timeout_s=60)
-    # The eight canonical observations, alice's run (T-9) and her reproduction (T-10): the
-    # weight_decay=0 run and the quick run were not published.
-    assert sorted(records, key=lambda ref: int(ref[2:-2])) == [f"T-{n}v1" for n in range(1, 11)]
+    # The canonical observations, alice's run and her reproduction after them (the numbers the
+    # README names): the weight_decay=0 run and the quick run were not published.
+    canonical = len(list((ROOT / "server" / "canonical").glob("*.json")))
+    assert f"posts T-{canonical + 1} (after the {canonical} built-ins)" in (ROOT / "README.md").read_text()
+    assert sorted(records, key=lambda ref: int(ref[2:-2])) == [
+        f"T-{n}v1" for n in range(1, canonical + 3)]
     assert [r["author"]["handle"] for r in records.values()].count("alice") == 2
-    mine, reproduction = records["T-9v1"], records["T-10v1"]
+    mine, reproduction = records[f"T-{canonical + 1}v1"], records[f"T-{canonical + 2}v1"]
     assert mine["author"]["handle"] == reproduction["author"]["handle"] == "alice"
     assert mine["config"] == {} and mine["title"] == records["T-1v1"]["title"]
     assert all(c["holds"] for c in mine["runs"][0]["claims"])  # as measured, with its claims

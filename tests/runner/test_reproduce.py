@@ -91,7 +91,15 @@ def test_a_builtin_verification_trains_its_fresh_seeds_together(name):
     assert extra[1]["batch_seeds"] == extra[2]["batch_seeds"] == [1, 2]
     separate = reproduce(spec, [0, 1, 2], parallel=2, limits=ROOMY, together=False)
     for together, alone in zip(result.runs, separate.runs):
-        assert together.claims == alone.claims
+        # The same verdict on every claim, and the same numbers within float tolerance (a
+        # batched matmul may sum in another order: feature learning's probe R² differs in the
+        # 16th digit).
+        assert [(c.claim, c.holds) for c in together.claims] == [
+            (c.claim, c.holds) for c in alone.claims]
+        for mine, theirs in zip(together.claims, alone.claims):
+            assert [v is None for v in mine.values] == [v is None for v in theirs.values]
+            assert [v for v in mine.values if v is not None] == pytest.approx(
+                [v for v in theirs.values if v is not None], rel=1e-9, abs=1e-12), mine.claim
 
 
 def test_fresh_seeds_train_together_only_where_batching_pays():
