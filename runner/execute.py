@@ -49,9 +49,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-import runner
 from runner.channel import LogTail, MetricsChannel
-from runner.containment import PidsCgroup, kill_processes_of_uid
+from runner.containment import PidsCgroup, child_environment, kill_processes_of_uid
 from runner.spec import BuiltinRecipe, Environment, RunResult, RunStatus, SourceRecipe
 
 MIB = 1024 * 1024
@@ -103,7 +102,6 @@ POLL_SECONDS = 0.1
 # tell a stop (hand the job back) from a failure (record it). The recipe cannot
 # forge it: a child reporting this text is refused (`_ChildRun._explain`).
 STOPPED_ERROR = "stopped: the caller asked the run to stop"
-SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 def run_recipe(
@@ -217,34 +215,6 @@ def _run(recipe: BuiltinRecipe | SourceRecipe, config: dict, seeds: list[int], *
         if cgroup is not None:
             cgroup.remove()
         shutil.rmtree(run_dir, ignore_errors=True)
-
-
-def child_environment(run_dir: str, threads: int) -> dict[str, str]:
-    """The child's whole environment, built from nothing but these names.
-
-    An allow-list, not a deny-list: a token under a name nobody thought of
-    (TYCHO_TOKEN, AWS_SECRET_ACCESS_KEY, HF_TOKEN, ...) cannot leak through it.
-    """
-    count = str(threads)
-    return {
-        "PATH": f"{os.path.dirname(sys.executable)}:{SAFE_PATH}",
-        "LANG": "C.UTF-8",
-        "HOME": run_dir,
-        "TMPDIR": run_dir,
-        "USER": "tycho",
-        "LOGNAME": "tycho",
-        "PYTHONHASHSEED": "0",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONUNBUFFERED": "1",  # so that a killed recipe's log tail ends with its last print
-        # The child imports the same `runner` as the caller, installed or not.
-        "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(runner.__file__))),
-        "OMP_NUM_THREADS": count,
-        "MKL_NUM_THREADS": count,
-        "OPENBLAS_NUM_THREADS": count,
-        # glibc reserves 64 MB of address space per thread arena, which counts
-        # against RLIMIT_AS without being used.
-        "MALLOC_ARENA_MAX": "2",
-    }
 
 
 class _ChildRun:

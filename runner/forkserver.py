@@ -89,7 +89,7 @@ def describe(name: str, config: dict[str, Any] | None = None, threads: int = 1) 
     fork server, else from a one-off interpreter. Never imports torch in the caller."""
     if os.environ.get("TYCHO_FORKSERVER", "1") != "0" and supported():
         return shared(threads).describe(name, config)
-    from runner.execute import child_environment
+    from runner.containment import child_environment
 
     answer = subprocess.run(
         [sys.executable, "-P", "-m", "runner.forkserver", "describe", name],
@@ -183,7 +183,7 @@ class ForkServer:
     def _launch(self) -> None:
         """Start the server from a thread that lives as long as it does: the server
         dies with the thread that started it, not just with this process."""
-        from runner.execute import child_environment
+        from runner.containment import child_environment
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         started: list[BaseException | subprocess.Popen] = []

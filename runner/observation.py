@@ -17,7 +17,6 @@ import base64
 import functools
 import html
 import io
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
