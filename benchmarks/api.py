@@ -332,8 +332,9 @@ class Floor:
         self.blob = LargeBinary
         with self.engine.begin() as connection:
             connection.execute(text("DROP TABLE IF EXISTS bench_floor"))
-            connection.execute(text("CREATE TABLE bench_floor (id INTEGER PRIMARY KEY, "
-                                    f"body {'BYTEA' if self.postgres else 'BLOB'})"))
+            # SERIAL on Postgres: an INTEGER key numbers itself only on SQLite (the rowid).
+            connection.execute(text(f"CREATE TABLE bench_floor (id {'SERIAL' if self.postgres else 'INTEGER'} "
+                                    f"PRIMARY KEY, body {'BYTEA' if self.postgres else 'BLOB'})"))
 
     @property
     def postgres(self) -> bool:
