@@ -50,6 +50,21 @@ def _empty_postgres(url: str) -> None:
     engine.dispose()
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """A test that starts a real server (`live_server`: a `tycho serve` process, often
+    workers and CLI processes beside it) or is marked `slow_on_postgres` (schemathesis)
+    runs on SQLite in the default suite and on Postgres in the slow one, which CI also
+    runs: the same end-to-end paths twice cost the default suite minutes (its target is
+    under 10 on 2 cores). Runs before `-m` deselects."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if (callspec is not None and callspec.params.get("database_url") == "postgres"
+                and ("live_server" in getattr(item, "fixturenames", ())
+                     or item.get_closest_marker("slow_on_postgres"))):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request, tmp_path, sqlite_template) -> str:
     if request.param == "sqlite":

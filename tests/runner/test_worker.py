@@ -13,6 +13,7 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from runner.client import Client
 from runner.spec import JobComplete, Verdict
@@ -58,6 +59,7 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.slow  # a multi-worker soak: CI's slow suite
 def test_four_workers_run_forty_jobs_exactly_once(live_server, tmp_path):
     server = live_server(TYCHO_VERIFY_SEEDS="0")
     author = server.user_token("alice")
@@ -89,6 +91,7 @@ def test_four_workers_run_forty_jobs_exactly_once(live_server, tmp_path):
         assert record["verification"]["attempts"] == 1
 
 
+@pytest.mark.slow  # a multi-worker soak: CI's slow suite
 def test_a_killed_workers_job_is_finished_by_another_and_recorded_once(live_server, tmp_path):
     server = live_server(TYCHO_VERIFY_SEEDS="0", TYCHO_LEASE_SECONDS="3")
     ref = post(server, server.user_token("alice"), source=SLOW_RECIPE, seed=0,

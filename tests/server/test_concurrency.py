@@ -26,6 +26,7 @@ def sqlite_only(database_url):
     return database_url
 
 
+@pytest.mark.slow  # a 64-writer soak: CI's slow suite
 def test_64_concurrent_writers_all_succeed_and_every_write_reads_back(
         sqlite_only, client, monkeypatch):
     # SQLite's own wait for its lock, short: writers that raced for the file rather than
