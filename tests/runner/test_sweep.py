@@ -173,6 +173,6 @@ def test_runs_plotted_from_several_threads_at_once_all_get_their_plots(tmp_path)
                for i in range(4)}
     with ThreadPoolExecutor(max_workers=8) as pool:
         written = list(pool.map(lambda i: plot_series(metrics, tmp_path / f"r{i}", "sweep"),
-                                range(16)))
+                                range(8)))  # without the lock, 8 failed 3 times in 3
     assert all(len(paths) == 4 for paths in written)
-    assert len(list(tmp_path.glob("r*/*.png"))) == 64
+    assert len(list(tmp_path.glob("r*/*.png"))) == 32

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.runner.test_cli import tycho
 
 # The loss first reaches 0.5 at step 5 * (1 + decay) + seed % 2: a knob with a clear
@@ -74,6 +76,7 @@ def test_a_sweep_runs_resumes_posts_and_is_verified(live_server, tmp_path):
 SLOW_TOY = "import time\n" + TOY.replace("    for step", "    time.sleep(3)\n    for step")
 
 
+@pytest.mark.slow  # multi-worker: CI's slow suite
 def test_a_sweep_runs_on_the_registrys_workers_split_between_them(live_server, tmp_path):
     recipe = tmp_path / "toy.py"
     recipe.write_text(SLOW_TOY)
