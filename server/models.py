@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import (JSON, BigInteger, Column, Index, Integer, LargeBinary, String, Text,
-                        UniqueConstraint)
+                        UniqueConstraint, event, or_, select, update)
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, SQLModel
 
 
@@ -110,6 +111,10 @@ class Observation(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     withdrawn_at: datetime | None = None
     withdrawn_reason: str | None = None
+    # Bumped by every write that changes what the record of any of its versions says
+    # (server/observations/stored.py): a stored record is current while it matches.
+    revision: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0,
+                                                      server_default="0"))
 
 
 class ObservationVersion(SQLModel, table=True):
@@ -151,6 +156,20 @@ class ObservationVersion(SQLModel, table=True):
     groups: list[list[str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     # A sweep observation's grid, seeds and measures (runner.spec.SweepSpec), else null.
     sweep: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class StoredRecord(SQLModel, table=True):
+    """A version's API record as it was rendered (orjson bytes, without its live
+    verification status), so that reading it is one row, not sixteen queries. Current
+    while `revision` is its observation's and `format` the code's (stored.py)."""
+
+    __tablename__ = "stored_record"
+
+    version_id: int = Field(foreign_key="observation_version.id", primary_key=True)
+    revision: int
+    format: str = Field(max_length=64)
+    public_url: str = Field(default="", max_length=2000)
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class ObservationPhenomenon(SQLModel, table=True):
@@ -361,3 +380,78 @@ class SweepResult(SQLModel, table=True):
     status: str = Field(max_length=10)  # runner.spec.RunStatus
     body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- Observation.revision -------------------------------------------------------------
+# A stored record (StoredRecord) is current while its revision is its observation's. Every
+# flush that adds, changes or deletes a row a record shows bumps the revision of each
+# observation whose record shows it, in the same transaction. Bulk UPDATE/DELETE statements
+# bypass flushes: server code issues them only on tables no record shows (verification_job;
+# tests/server/test_stored_records.py checks the source).
+
+def _touched_observations(session: OrmSession) -> Any:
+    """The condition selecting every observation the pending flush changes a record of,
+    or None when it changes none."""
+    ids: dict[str, set] = {key: set() for key in
+                           ("observation", "version", "run", "comment", "author", "recipe")}
+    everything = False
+    for obj in [*session.new, *session.dirty, *session.deleted]:
+        if obj in session.dirty and not session.is_modified(obj):
+            continue
+        new = obj in session.new
+        match obj:
+            case Observation():
+                if not new:
+                    ids["observation"].add(obj.id)
+            case ObservationVersion() | Comment():
+                ids["observation"].add(obj.observation_id)
+            case ObservationPhenomenon() | ObservationTag() | Run():
+                ids["version"].add(obj.version_id)
+            case Link():
+                ids["version"].update((obj.source_version_id, obj.target_version_id))
+            case MetricSeries():
+                ids["run"].add(obj.run_id)
+            case CommentRevision():
+                ids["comment"].add(obj.comment_id)
+            case User() if not new:
+                ids["author"].add(obj.id)
+            case Recipe() if not new:
+                ids["recipe"].add(obj.id)
+            case Phenomenon() if not new:
+                everything = True  # a slug a record names; no route changes one today
+    if everything:
+        return Observation.id.is_not(None)
+    ids = {key: values - {None} for key, values in ids.items()}
+    version = ObservationVersion
+    conditions = []
+    if ids["observation"]:
+        conditions.append(Observation.id.in_(ids["observation"]))
+    if ids["version"] or ids["recipe"]:
+        conditions.append(Observation.id.in_(select(version.observation_id).where(
+            or_(version.id.in_(ids["version"]), version.recipe_id.in_(ids["recipe"])))))
+    if ids["run"]:
+        conditions.append(Observation.id.in_(
+            select(version.observation_id).join(Run, Run.version_id == version.id)
+            .where(Run.id.in_(ids["run"]))))
+    if ids["comment"]:
+        conditions.append(Observation.id.in_(
+            select(Comment.observation_id).where(Comment.id.in_(ids["comment"]))))
+    if ids["author"]:
+        conditions.append(Observation.author_id.in_(ids["author"]))
+    return or_(*conditions) if conditions else None
+
+
+def _bump_revisions(session: OrmSession, flush_context: Any, instances: Any) -> None:
+    condition = _touched_observations(session)
+    if condition is None:
+        return
+    session.connection().execute(
+        update(Observation.__table__).where(condition)
+        .values(revision=Observation.__table__.c.revision + 1))
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Observation):
+            session.expire(obj, ["revision"])
+
+
+if not event.contains(OrmSession, "before_flush", _bump_revisions):
+    event.listen(OrmSession, "before_flush", _bump_revisions)

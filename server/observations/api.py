@@ -6,18 +6,19 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Query, Response
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from runner.spec import MAX_ID, ObservationCreate, ObservationSpec, Verdict
 from server.deps import AdminUser, CurrentUser, JSONRoute, SessionDep, SettingsDep
-from server.models import Run, utcnow
+from server.models import Observation, ObservationVersion, Run, utcnow
+from server.settings import Settings
 from server.observations.queries import (
-    author_run,
+    author_series_arrays,
     find_version,
     load_series_arrays,
     spec_of,
 )
-from server.observations.records import observation_page, observation_record
+from server.observations.records import observation_page
 from server.observations.schemas import (
     Metrics,
     ObservationPage,
@@ -26,6 +27,7 @@ from server.observations.schemas import (
     WithdrawRequest,
 )
 from server.observations.store import create_observation, create_version
+from server.observations.stored import answer, record_json_of, store_written_record
 from server.verification.queue import cancel_open_jobs, enqueue_verification
 from server.verification.schemas import VerificationQueued
 
@@ -34,17 +36,27 @@ router = APIRouter(tags=["observations"], route_class=JSONRoute)
 VERDICTS = [v.value for v in Verdict]
 
 
+def _record(session: Session, observation: Observation, version: ObservationVersion,
+            settings: Settings, status_code: int = 200) -> Response:
+    """Commit a write and answer the record it leaves (server/observations/stored.py):
+    rendered and stored in the write's transaction, so the next read finds it; FastAPI
+    documents `ObservationPublic` and does not serialise the bytes again."""
+    body = store_written_record(session=session, observation=observation, version=version,
+                                public_url=settings.public_url)
+    session.commit()
+    return Response(answer(session=session, version=version, body=body),
+                    status_code=status_code, media_type="application/json")
+
+
 @router.post("/observations", status_code=201, response_model=ObservationPublic)
 def post_observation(
     body: ObservationCreate, session: SessionDep, user: CurrentUser, settings: SettingsDep
-) -> ObservationPublic:
+) -> Response:
     """Publish an observation (version 1); a runnable recipe is queued for verification."""
     observation, version = create_observation(session=session, author=user, body=body,
                                               settings=settings)
     enqueue_verification(session=session, version=version, settings=settings)
-    session.commit()
-    return observation_record(session=session, observation=observation, version=version,
-                              public_url=settings.public_url)
+    return _record(session, observation, version, settings, status_code=201)
 
 
 @router.get("/observations", response_model=ObservationPage)
@@ -69,21 +81,19 @@ def get_observations(
 
 
 @router.get("/observations/{ref}", response_model=ObservationPublic)
-def get_observation(ref: str, session: SessionDep, settings: SettingsDep) -> ObservationPublic:
+def get_observation(ref: str, session: SessionDep, settings: SettingsDep) -> Response:
     """One observation: `42`, `T-42` (latest version) or `T-42v2`."""
-    observation, version = find_version(session=session, ref=ref)
-    return observation_record(session=session, observation=observation, version=version,
-                              public_url=settings.public_url)
+    return Response(record_json_of(session=session, ref=ref, public_url=settings.public_url),
+                    media_type="application/json")
 
 
 @router.get("/observations/{ref}/metrics", response_model=Metrics)
 def get_metrics(ref: str, session: SessionDep, runs: bool = False) -> Response:
     """The author's series `{name: {x, y, axis}}`; with `runs=true`, every run's too."""
-    _, version = find_version(session=session, ref=ref)
     if not runs:
-        run = author_run(session=session, version=version)
-        body = load_series_arrays(session=session, run_ids=[run.id])[run.id]
+        body = author_series_arrays(session=session, ref=ref)
     else:
+        _, version = find_version(session=session, ref=ref)
         rows = session.exec(select(Run).where(Run.version_id == version.id).order_by(Run.id)).all()
         loaded = load_series_arrays(session=session, run_ids=[r.id for r in rows])
         body = {
@@ -116,7 +126,7 @@ def get_spec(ref: str, session: SessionDep) -> Response:
 @router.post("/observations/{ref}/versions", status_code=201, response_model=ObservationPublic)
 def post_version(
     ref: str, body: VersionCreate, session: SessionDep, user: CurrentUser, settings: SettingsDep
-) -> ObservationPublic:
+) -> Response:
     """Publish a new version (author only); earlier versions stay readable and unchanged."""
     observation, _ = find_version(session=session, ref=ref)
     content = ObservationCreate(**body.model_dump(exclude={"change_message"}))
@@ -129,24 +139,20 @@ def post_version(
         settings=settings,
     )
     enqueue_verification(session=session, version=version, settings=settings)
-    session.commit()
-    return observation_record(session=session, observation=observation, version=version,
-                              public_url=settings.public_url)
+    return _record(session, observation, version, settings, status_code=201)
 
 
 @router.post("/observations/{ref}/withdraw", response_model=ObservationPublic)
 def withdraw(
     ref: str, body: WithdrawRequest, session: SessionDep, admin: AdminUser, settings: SettingsDep
-) -> ObservationPublic:
+) -> Response:
     """Withdraw an observation (admins): it stays readable, marked, and leaves lists."""
     observation, version = find_version(session=session, ref=ref)
     observation.withdrawn_at = utcnow()
     observation.withdrawn_reason = f"{body.reason} (by {admin.handle})"
     session.add(observation)
     cancel_open_jobs(session=session, observation_id=observation.id)
-    session.commit()
-    return observation_record(session=session, observation=observation, version=version,
-                              public_url=settings.public_url)
+    return _record(session, observation, version, settings)
 
 
 @router.post("/observations/{ref}/verify", status_code=202, response_model=VerificationQueued)

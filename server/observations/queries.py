@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 import numpy as np
-from sqlalchemy import or_
+from sqlalchemy import Integer, and_, bindparam, func, or_
 from sqlmodel import Session, select
 
 from runner.spec import (
@@ -106,11 +106,46 @@ def load_series_arrays(*, session: Session, run_ids: Iterable[int]) -> dict[int,
             select(MetricSeries).where(MetricSeries.run_id.in_(ids)).order_by(MetricSeries.id)
         ).all()
         for row in rows:
-            arrays = {"x": row.xs(), "y": row.ys(), "axis": row.axis}
-            if row.x2 is not None:
-                arrays.update(x2=row.x2s(), axis2=row.axis2)
-            result[row.run_id][row.name] = arrays
+            result[row.run_id][row.name] = _series_arrays(row)
     return result
+
+
+def _series_arrays(row) -> dict:
+    arrays = {"x": np.frombuffer(row.x, dtype="<f8"), "y": np.frombuffer(row.y, dtype="<f8"),
+              "axis": row.axis}
+    if row.x2 is not None:
+        arrays.update(x2=np.frombuffer(row.x2, dtype="<f8"), axis2=row.axis2)
+    return arrays
+
+
+# The author's series of the version a ref names (its latest when it names none), in one
+# query, built once: GET /metrics is read far more often than anything is posted.
+_AUTHOR_SERIES = (
+    select(MetricSeries.name, MetricSeries.axis, MetricSeries.x, MetricSeries.y,
+           MetricSeries.axis2, MetricSeries.x2)
+    .select_from(Observation)
+    .join(ObservationVersion, and_(
+        ObservationVersion.observation_id == Observation.id,
+        ObservationVersion.version == func.coalesce(bindparam("version", type_=Integer),
+                                                    Observation.latest_version)))
+    .join(Run, and_(Run.version_id == ObservationVersion.id,
+                    Run.kind == RunKind.author.value))
+    .join(MetricSeries, MetricSeries.run_id == Run.id)
+    .where(Observation.id == bindparam("number"))
+    .order_by(MetricSeries.id)
+)
+
+
+def author_series_arrays(*, session: Session, ref: str) -> dict[str, dict]:
+    """{name: {"x": array, "y": array, "axis": ...}} of the author's run of the version
+    `ref` names, as load_series_arrays gives them; 404 when there is no such version."""
+    number, version = parse_ref(ref)
+    rows = session.execute(_AUTHOR_SERIES, {"number": number, "version": version}).all()
+    if not rows:  # no such version (find_version says what exists), or no series at all
+        _, found = find_version(session=session, ref=ref)
+        run = author_run(session=session, version=found)
+        return load_series_arrays(session=session, run_ids=[run.id])[run.id]
+    return {row.name: _series_arrays(row) for row in rows}
 
 
 def author_run(*, session: Session, version: ObservationVersion) -> Run:

@@ -75,11 +75,12 @@ def _summary_fields(
 
 def observation_record(
     *, session: Session, observation: Observation, version: ObservationVersion,
-    public_url: str = "",
+    public_url: str = "", verification: bool = True,
 ) -> ObservationPublic:
     """The whole record of one version: content, runs, versions, verification, links,
-    reproductions and comments. GET /api/v1/observations/{ref} answers it; the observation
-    page shows it."""
+    reproductions and comments. GET /api/v1/observations/{ref} answers it (as stored by
+    server.observations.stored); the observation page shows it. `verification=False`
+    leaves out the verification status, which changes with every other job."""
     author = session.get(User, observation.author_id)
     slugs = phenomena_of(session=session, version_ids=[version.id]).get(version.id, [])
     recipe = session.get(Recipe, version.recipe_id)
@@ -109,7 +110,8 @@ def observation_record(
             for v in versions
         ],
         runs=[RunSummary.of(run) for run in runs],
-        verification=verification_status(session=session, version=version),
+        verification=(verification_status(session=session, version=version)
+                      if verification else None),
         links=links_of(session=session, observation=observation),
         reproductions=reproduction_counts(session=session, observation=observation),
         rerun=f"tycho rerun {ref}",

@@ -15,7 +15,7 @@ from server.community.comments import MAX_REPLY_DEPTH, ThreadRow, thread_rows
 from server.community.links import group_by_relation
 from server.community.schemas import LinkPublic
 from server.models import Observation, ObservationVersion, Recipe
-from server.observations.records import observation_record
+from server.observations.stored import record_json
 from server.observations.schemas import ObservationPublic, RunSummary
 from server.web.plots import Panel, RunStyle, build_panels, load_run_series, run_styles
 from server.web.sweep_plots import CellRuns, cell_key, sweep_panels
@@ -56,8 +56,8 @@ def observation_view(
     public_url: str = "",
 ) -> ObservationView:
     """The observation record (as GET /api/v1/observations/{ref}), plots, claims and thread."""
-    record = observation_record(session=session, observation=observation, version=version,
-                                public_url=public_url)
+    record = ObservationPublic.model_validate_json(record_json(
+        session=session, observation=observation, version=version, public_url=public_url))
     # The source is the spec's (GET .../spec), not the record's: the page shows it coloured.
     recipe = session.get(Recipe, version.recipe_id)
     # A sweep's runs of its cells are linked from its plots, not drawn in them.
