@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -44,6 +45,23 @@ def measure(name: str, quick: bool, workdir: Path) -> tuple[float, float]:
     return wall, recipe
 
 
+def import_torch() -> float:
+    """Wall seconds of a fresh interpreter importing torch: the floor of any command that
+    runs a torch recipe in a new process."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch"], check=True, cwd=REPO)
+    return time.perf_counter() - started
+
+
+def _remove(tmp: Path) -> None:
+    """Remove the runs, once their background plot processes have let go of them."""
+    for _ in range(40):
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not tmp.exists():
+            return
+        time.sleep(0.5)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", default=list(BUILTIN_RECIPES))
@@ -52,20 +70,29 @@ def main() -> int:
     args = parser.parse_args()
     print(f"tycho run: time outside the recipe; {load_line()}", flush=True)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="tycho-overhead-") as tmp:
+    tmp = Path(tempfile.mkdtemp(prefix="tycho-overhead-"))
+    try:
         for name in args.names:
-            samples = [measure(name, args.quick, Path(tmp)) for _ in range(args.repeat)]
+            samples = [measure(name, args.quick, tmp) for _ in range(args.repeat)]
             wall = statistics.median(s[0] for s in samples)
             recipe = statistics.median(s[1] for s in samples)
+            floor = statistics.median(import_torch() for _ in range(args.repeat))
             rows.append([name, f"{wall:.2f}", f"{recipe:.2f}", f"{wall - recipe:.2f}",
+                         f"{floor:.2f}", f"{wall - recipe - floor:+.2f}",
                          f"{load_line().split(' (')[0].split('average ')[1]}"])
-            print(f"  {name}: {wall:.2f} s wall, {recipe:.2f} s recipe", flush=True)
+            print(f"  {name}: {wall:.2f} s wall, {recipe:.2f} s recipe, "
+                  f"{floor:.2f} s to import torch", flush=True)
+    finally:
+        _remove(tmp)
     results(f"tycho run NAME{' --quick' if args.quick else ''} (median of {args.repeat})",
-            ["phenomenon", "wall s", "recipe s", "outside s", "load (1/5/15 min)"], rows,
+            ["phenomenon", "wall s", "recipe s", "outside s", "import torch s",
+             "outside - import", "load (1/5/15 min)"], rows,
             "wall: the whole command, process start to exit; recipe: the recipe's call to its "
             "return in the sandbox (run.json recipe_time_s); outside: the difference "
             "(interpreter and imports, fork server start, config check, sandbox set-up, "
-            "claims, run directory). Target: outside <= 2 s on an idle 2-core machine.")
+            "claims, run directory); import torch: a fresh interpreter importing torch, "
+            "measured beside each row (no process can run a torch recipe in less), and what "
+            "the command spends beyond it. Target: outside <= 2 s on an idle 2-core machine.")
     return done()
 
 
