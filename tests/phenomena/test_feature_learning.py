@@ -154,19 +154,56 @@ def test_the_stack_computes_what_each_network_computes_alone():
     torch.testing.assert_close(output[1], hidden @ stack.weights[2][1] + stack.biases[2][1])
 
 
+def test_the_stacked_neuron_counts_are_each_layers_classification():
+    """neuron_counts (all seeds and layers at once, from each neuron's largest and smallest
+    pre-activation) agrees with classify_neurons on every seed's every layer, with
+    exact zeros (not active) and NaNs (not active, and the largest is NaN) among them."""
+    generator = torch.Generator().manual_seed(0)
+    for trial in range(50):
+        pre = [torch.randn(3, 7, 6, generator=generator) + 2 * torch.randn(3, 1, 6, generator=generator)
+               for _ in range(2)]
+        pre[1][trial % 3, :, trial % 6] = 0.0
+        if trial % 2:
+            pre[0][trial % 3, trial % 7, trial % 6] = math.nan
+        for seed, counts in enumerate(module.neuron_counts(pre)):
+            assert counts == {f"{kind}_l{layer}": count
+                              for layer, layer_pre in enumerate(pre, start=1)
+                              for kind, count in module.classify_neurons(layer_pre[seed]).items()}
+
+
+def test_a_stack_of_linear_fits_is_each_fit_alone():
+    generator = torch.Generator().manual_seed(0)
+    features = torch.relu(torch.randn(4, 60, 9, generator=generator))
+    features[1, :, 2] = 0.0  # a dead column in one problem only
+    y = torch.randn(4, 60, 1, generator=generator)
+    coefficients = module.fit_affine(features, y)
+    errors = module.affine_errors(features, y, coefficients)
+    for i in range(4):
+        assert torch.equal(coefficients[i], module.fit_affine(features[i], y[i]))
+        assert float(errors[i]) == pytest.approx(module.affine_error(features[i], y[i], coefficients[i]),
+                                                 rel=1e-12)
+
+
 def test_the_run_reports_its_progress_to_the_end():
     recorder = Recorder()
     FEATURE_LEARNING.run(FEATURE_LEARNING.make_config({**FEATURE_LEARNING.quick, "steps": 30}), recorder)
     assert recorder.latest_progress == (30.0, 30.0)
 
 
+# What the network computes: a seed's arithmetic is the same alone and in a batch, so these
+# agree bit for bit (the rest are float64 least-squares fits, stacked differently).
+NETWORK_SERIES = COUNTS | {"train_loss", "test_loss"}
+
+
 def assert_same_run(batched: Recorder, alone: Recorder, seed: int) -> None:
-    """The same series and points within rtol 1e-5 (atol 1e-8), the same verdict on every
-    default claim, the same progress."""
+    """The same series and points: the network's exactly, the least-squares ones within
+    rtol 1e-5 (atol 1e-8); the same verdict on every default claim, the same progress."""
     mine, theirs = batched.series(), alone.series()
-    assert mine.keys() == theirs.keys()
+    assert list(mine) == list(theirs)
     for name in theirs:
         assert mine[name].x == theirs[name].x, (seed, name)
+        if name in NETWORK_SERIES:
+            assert mine[name].y == theirs[name].y, (seed, name)
         torch.testing.assert_close(torch.tensor(mine[name].y, dtype=torch.float64),
                                    torch.tensor(theirs[name].y, dtype=torch.float64),
                                    rtol=1e-5, atol=1e-8, msg=f"seed {seed}: {name}")
@@ -183,11 +220,11 @@ def batched_against_alone(config, seeds) -> None:
 def test_batched_seeds_give_the_curves_and_claims_of_each_seed_alone():
     """run_batch on seeds (3, 0, 1) against run() on each seed alone, QUICK config.
 
-    Every curve agrees within rtol 1e-5 (atol 1e-8) and every default claim
-    comes out the same. Measured: the network's series are bitwise identical
-    (the hidden layers' batched matmuls compute each seed's slice as they do
-    alone, and the readout is a dot product for that reason), and the probes'
-    float64 least-squares fits differ by < 1e-13 relative.
+    The network's series are bitwise identical (the hidden layers' batched
+    matmuls compute each seed's slice as they do alone, and the readout is a
+    dot product for that reason); the probes and linear yardsticks, float64
+    least-squares fits, agree within rtol 1e-5 (atol 1e-8; measured < 1e-13
+    relative), and every default claim comes out the same.
     """
     assert FEATURE_LEARNING.batched
     batched_against_alone(FEATURE_LEARNING.make_config(FEATURE_LEARNING.quick), [3, 0, 1])
