@@ -384,46 +384,61 @@ class SweepResult(SQLModel, table=True):
 
 # --- Observation.revision -------------------------------------------------------------
 # A stored record (StoredRecord) is current while its revision is its observation's. Every
-# flush that adds, changes or deletes a row a record shows bumps the revision of each
-# observation whose record shows it, in the same transaction. Bulk UPDATE/DELETE statements
-# bypass flushes: server code issues them only on tables no record shows (verification_job;
-# tests/server/test_stored_records.py checks the source).
+# flush that adds, changes or deletes a row a record shows notes which observations' records
+# show it; before the transaction commits (or when bump_revisions is called, for a write that
+# stores the record it leaves), one UPDATE bumps their revisions, in the same transaction.
+# Observations created in the transaction are left out: nothing of theirs is stored yet.
+# Bulk UPDATE/DELETE statements bypass flushes: server code issues them only on tables no
+# record shows (verification_job; tests/server/test_stored_records.py checks the source).
 
-def _touched_observations(session: OrmSession) -> Any:
-    """The condition selecting every observation the pending flush changes a record of,
-    or None when it changes none."""
-    ids: dict[str, set] = {key: set() for key in
-                           ("observation", "version", "run", "comment", "author", "recipe")}
-    everything = False
+_TOUCHED = "tycho_touched_records"
+_KINDS = ("observation", "version", "run", "comment", "author", "recipe")
+
+
+def _note_touched(session: OrmSession, flush_context: Any, instances: Any) -> None:
+    """Before a flush: note the observations whose records its rows change."""
+    touched = session.info.setdefault(_TOUCHED, {"new": [], "everything": False,
+                                                 **{kind: set() for kind in _KINDS}})
     for obj in [*session.new, *session.dirty, *session.deleted]:
         if obj in session.dirty and not session.is_modified(obj):
             continue
         new = obj in session.new
         match obj:
             case Observation():
-                if not new:
-                    ids["observation"].add(obj.id)
+                if new:
+                    touched["new"].append(obj)  # its id comes with this flush
+                else:
+                    touched["observation"].add(obj.id)
             case ObservationVersion() | Comment():
-                ids["observation"].add(obj.observation_id)
+                touched["observation"].add(obj.observation_id)
             case ObservationPhenomenon() | ObservationTag() | Run():
-                ids["version"].add(obj.version_id)
+                touched["version"].add(obj.version_id)
             case Link():
-                ids["version"].update((obj.source_version_id, obj.target_version_id))
+                touched["version"].update((obj.source_version_id, obj.target_version_id))
             case MetricSeries():
-                ids["run"].add(obj.run_id)
+                touched["run"].add(obj.run_id)
             case CommentRevision():
-                ids["comment"].add(obj.comment_id)
+                touched["comment"].add(obj.comment_id)
             case User() if not new:
-                ids["author"].add(obj.id)
+                touched["author"].add(obj.id)
             case Recipe() if not new:
-                ids["recipe"].add(obj.id)
+                touched["recipe"].add(obj.id)
             case Phenomenon() if not new:
-                everything = True  # a slug a record names; no route changes one today
-    if everything:
-        return Observation.id.is_not(None)
-    ids = {key: values - {None} for key, values in ids.items()}
+                touched["everything"] = True  # a slug records name; no route changes one
+
+
+def bump_revisions(session: OrmSession) -> None:
+    """Flush, then bump the revision of every observation whose record the transaction's
+    flushes changed so far (once each, however many rows of it changed)."""
+    session.flush()
+    touched = session.info.pop(_TOUCHED, None)
+    if touched is None:
+        return
+    ids = {kind: touched[kind] - {None} for kind in _KINDS}
     version = ObservationVersion
     conditions = []
+    if touched["everything"]:
+        conditions.append(Observation.id.is_not(None))
     if ids["observation"]:
         conditions.append(Observation.id.in_(ids["observation"]))
     if ids["version"] or ids["recipe"]:
@@ -438,13 +453,12 @@ def _touched_observations(session: OrmSession) -> Any:
             select(Comment.observation_id).where(Comment.id.in_(ids["comment"]))))
     if ids["author"]:
         conditions.append(Observation.author_id.in_(ids["author"]))
-    return or_(*conditions) if conditions else None
-
-
-def _bump_revisions(session: OrmSession, flush_context: Any, instances: Any) -> None:
-    condition = _touched_observations(session)
-    if condition is None:
+    if not conditions:
         return
+    condition = or_(*conditions)
+    created = [o.id for o in touched["new"] if o.id is not None]
+    if created:
+        condition = condition & Observation.id.not_in(created)
     session.connection().execute(
         update(Observation.__table__).where(condition)
         .values(revision=Observation.__table__.c.revision + 1))
@@ -453,5 +467,11 @@ def _bump_revisions(session: OrmSession, flush_context: Any, instances: Any) -> 
             session.expire(obj, ["revision"])
 
 
-if not event.contains(OrmSession, "before_flush", _bump_revisions):
-    event.listen(OrmSession, "before_flush", _bump_revisions)
+def _forget_touched(session: OrmSession, *args: Any) -> None:
+    session.info.pop(_TOUCHED, None)
+
+
+for _event, _listener in (("before_flush", _note_touched), ("before_commit", bump_revisions),
+                          ("after_rollback", _forget_touched)):
+    if not event.contains(OrmSession, _event, _listener):
+        event.listen(OrmSession, _event, _listener)

@@ -31,7 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from server.models import Observation, ObservationVersion, StoredRecord
+from server.models import Observation, ObservationVersion, StoredRecord, bump_revisions
 from server.observations.queries import find_version, parse_ref
 from server.observations.records import observation_record
 from server.observations.schemas import ObservationPublic
@@ -129,7 +129,7 @@ def store_written_record(*, session: Session, observation: Observation,
     """In a write's own transaction, before its commit: render the record `version` has
     now that the write is done, store it, and return its bytes, so that the write's
     answer and the next reads share one rendering and one commit."""
-    session.flush()  # the write's last changes, and the revision bumps they make
+    bump_revisions(session)  # the write's last changes, and the revisions they bump
     revision = session.execute(
         select(Observation.revision).where(Observation.id == observation.id)).scalar_one()
     body = _render(session=session, observation=observation, version=version,
