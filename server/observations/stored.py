@@ -31,12 +31,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from server.models import Observation, ObservationVersion, StoredRecord, bump_revisions
+from server.models import (Observation, ObservationVersion, StoredRecord, VerificationJob,
+                           bump_revisions)
 from server.observations.queries import find_version, parse_ref
 from server.observations.records import observation_record
 from server.observations.schemas import ObservationPublic
 from server.verification.schemas import VerificationStatus
-from server.verification.status import verification_status_of
+from server.verification.status import latest_job_id, status_of_job, verification_status_of
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,11 @@ RECORD_FORMAT = hashlib.sha256(
     + FORMAT_VERSION.encode()
 ).hexdigest()[:32]
 
-# The version a ref names (its latest when it names none) and its current stored record,
-# if there is one, in one query; built once (building a statement costs more than
+# The version a ref names (its latest when it names none), its current stored record, if
+# there is one, and its latest verification job, in one query; built once (building a statement costs more than
 # running it on SQLite).
 _LOOKUP = (
-    select(ObservationVersion.id.label("version_id"), StoredRecord.body)
+    select(ObservationVersion.id.label("version_id"), StoredRecord.body, VerificationJob)
     .select_from(Observation)
     .join(ObservationVersion, and_(
         ObservationVersion.observation_id == Observation.id,
@@ -62,14 +63,15 @@ _LOOKUP = (
         StoredRecord.revision == Observation.revision,
         StoredRecord.format == RECORD_FORMAT,
         StoredRecord.public_url == bindparam("public_url")))
+    .outerjoin(VerificationJob, VerificationJob.id == latest_job_id(ObservationVersion.id))
     .where(Observation.id == bindparam("number"))
 )
 
 
 def record_json_of(*, session: Session, ref: str, public_url: str = "") -> bytes:
     """The record `ref` names (T-42, T-42v2), as record_json gives it; a current stored
-    record is found with one query (the observation, the version and the stored row
-    together), where looking the version up first would take two more."""
+    record is found with one query (the observation, the version, the stored row and the
+    latest job together), where looking each up in turn would take three more."""
     number, version = parse_ref(ref)
     row = session.execute(_LOOKUP, {"number": number, "version": version,
                                     "public_url": public_url}).first()
@@ -77,8 +79,9 @@ def record_json_of(*, session: Session, ref: str, public_url: str = "") -> bytes
         observation, found = find_version(session=session, ref=ref)  # 404s say what exists
         return record_json(session=session, observation=observation, version=found,
                            public_url=public_url)
-    return _with_status(row.body, verification_status_of(session=session,
-                                                         version_id=row.version_id))
+    job = row.VerificationJob
+    return _with_status(row.body, None if job is None else status_of_job(session=session,
+                                                                         job=job))
 
 
 def record_json(*, session: Session, observation: Observation, version: ObservationVersion,

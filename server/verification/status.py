@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import statistics
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, func, or_, select, tuple_
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from runner.spec import JobProgress
@@ -45,6 +47,7 @@ _BUSY_WORKERS = (
     select(func.count(func.distinct(VerificationJob.worker_id)))
     .where(VerificationJob.status == JobStatus.running.value)
 )
+_AHEAD_AND_BUSY = select(_AHEAD.scalar_subquery(), _BUSY_WORKERS.scalar_subquery())
 
 
 def verification_status(*, session: Session,
@@ -56,13 +59,24 @@ def verification_status(*, session: Session,
 def verification_status_of(*, session: Session, version_id: int) -> VerificationStatus | None:
     """verification_status by the version's id."""
     job = session.execute(_LATEST_JOB, {"version_id": version_id}).scalar_one_or_none()
-    if job is None:
-        return None
+    return None if job is None else status_of_job(session=session, job=job)
+
+
+def latest_job_id(version_id: Any) -> Any:
+    """The id of the latest job of the version `version_id` (a column or value), as a
+    scalar subquery: for lookups that fetch a version and its job in one query."""
+    job = aliased(VerificationJob)
+    return (select(func.max(job.id)).where(job.version_id == version_id)
+            .correlate_except(job).scalar_subquery())
+
+
+def status_of_job(*, session: Session, job: VerificationJob) -> VerificationStatus:
+    """A version's latest job as the API shows it: where it is in the queue and the time
+    left while queued, each seed's progress while it runs."""
     now = utcnow()
     position = progress = eta = None
     if job.status == JobStatus.queued.value:
-        position = queue_position(session=session, job=job, now=now)
-        eta = _queued_time_left(session=session, position=position)
+        position, eta = _place_in_queue(session=session, job=job, now=now)
     elif job.status == JobStatus.running.value and job.progress:
         progress = JobProgress.model_validate(job.progress)
         if progress.eta_s is not None:
@@ -72,23 +86,19 @@ def verification_status_of(*, session: Session, version_id: int) -> Verification
                                  progress=progress, eta_s=eta)
 
 
-def queue_position(*, session: Session, job: VerificationJob, now: datetime) -> int | None:
-    """How many ready jobs will be leased before this queued one (0: it is next, as in
-    queue.ready_order), or None when it is not ready (waiting out a retry's back-off)."""
+def _place_in_queue(*, session: Session, job: VerificationJob,
+                    now: datetime) -> tuple[int | None, float | None]:
+    """(how many ready jobs will be leased before this queued one, as in
+    queue.ready_order: 0 when it is next; the estimated seconds until its verdict: the
+    jobs ahead, shared among the workers now busy, then this one, each taking as long as
+    the recent jobs took). Both None while it waits out a retry's back-off; the estimate
+    None until some job has finished."""
     if job.not_before is not None and aware(job.not_before) > now:
-        return None
-    return session.execute(_AHEAD, {"now": now, "priority": job.priority, "turn": job.turn,
-                                     "job_id": job.id}).scalar_one()
-
-
-def _queued_time_left(*, session: Session, position: int | None) -> float | None:
-    """The jobs ahead, shared among the workers now busy, then this one, each taking
-    as long as the recent jobs took; None until a job has finished."""
-    if position is None:
-        return None
+        return None, None
+    ahead, workers = session.execute(_AHEAD_AND_BUSY, {
+        "now": now, "priority": job.priority, "turn": job.turn, "job_id": job.id}).one()
     recent = session.execute(_RECENT).all()
     if not recent:
-        return None
+        return ahead, None
     typical = statistics.median((end - start).total_seconds() for start, end in recent)
-    workers = session.execute(_BUSY_WORKERS).scalar_one()
-    return round((position / max(1, workers) + 1) * typical, 1)
+    return ahead, round((ahead / max(1, workers) + 1) * typical, 1)
