@@ -13,6 +13,7 @@ the version whose series were compared.
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import load_only
 from sqlmodel import Session
 
 from runner.spec import Verdict
@@ -21,10 +22,15 @@ from server.models import JobStatus, ObservationVersion, VerificationJob
 
 def _twins(*, session: Session, version: ObservationVersion) -> list[ObservationVersion]:
     """Other versions with the same recipe, config, seed, claims and sweep."""
+    # Only what is compared: every version with the recipe and seed is read, and the
+    # notes, environment and comparisons of each would be decoded for nothing.
     candidates = session.execute(
         select(ObservationVersion).where(ObservationVersion.recipe_id == version.recipe_id,
                                          ObservationVersion.seed == version.seed,
                                          ObservationVersion.id != version.id)
+        .options(load_only(ObservationVersion.id, ObservationVersion.observation_id,
+                           ObservationVersion.version, ObservationVersion.config,
+                           ObservationVersion.claims, ObservationVersion.sweep))
     ).scalars().all()
     return [other for other in candidates
             if other.config == version.config and other.claims == version.claims
