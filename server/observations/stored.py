@@ -4,11 +4,11 @@ GET /api/v1/observations/{ref} used to build the record from sixteen queries on 
 read. Now the record, less its verification status, is kept as the bytes it was
 rendered to (table `stored_record`), with the observation's `revision` it was rendered
 at; every write that changes what a record shows bumps that revision in the same
-transaction (server/models.py, `_bump_revisions`), so a stored record is current
-exactly while its revision is the observation's. A read then costs the observation
-and version rows it looks up anyway, the stored row, and the verification status,
-which is live (the queue position and estimate move with every other job) and is
-spliced into the stored bytes.
+transaction (server/models.py, `bump_revisions`), so a stored record is current
+exactly while its revision is the observation's. A read then costs one query (the
+version, its stored record and its latest job together) and the verification
+status, which is live (the queue position and estimate move with every other job)
+and is spliced into the stored bytes.
 
 A record not stored yet, or stale, is rendered and stored by the read that finds it
 so. A write that lands while a read renders makes that read's record stale at once
@@ -49,8 +49,8 @@ RECORD_FORMAT = hashlib.sha256(
 ).hexdigest()[:32]
 
 # The version a ref names (its latest when it names none), its current stored record, if
-# there is one, and its latest verification job, in one query; built once (building a statement costs more than
-# running it on SQLite).
+# there is one, and its latest verification job, in one query; built once (building a
+# statement costs more than running it on SQLite).
 _LOOKUP = (
     select(ObservationVersion.id.label("version_id"), StoredRecord.body, VerificationJob)
     .select_from(Observation)

@@ -250,6 +250,29 @@ def test_many_queued_jobs_of_one_author_delay_another_authors_job_by_at_most_one
                                               "T-6v1"]
 
 
+def test_every_queued_position_is_its_place_in_the_claim_order(client, alice, settings):
+    """The record counts the jobs ahead (server/verification/status.py); the queue leases
+    in ready_order. Across authors, turns and a background job, the two agree."""
+    from server.models import VerificationJob
+    from server.verification.queue import ready_order
+    from tests.conftest import register
+
+    bob = register(client, "bob")
+    for seed, headers in enumerate((alice, alice, alice, bob, bob, alice)):
+        client.post("/api/v1/observations", json=observation_body(seed=seed), headers=headers)
+    with session_for(settings.resolved_database_url()) as session:  # T-1 in the background
+        job = session.execute(text("SELECT MIN(id) FROM verification_job")).scalar_one()
+        session.get(VerificationJob, job).priority = 1
+    with session_for(settings.resolved_database_url()) as session:
+        order = session.execute(ready_order(utcnow())).scalars().all()
+    shown = {}
+    for number in range(1, 7):
+        status = client.get(f"/api/v1/observations/T-{number}").json()["verification"]
+        shown[status["job"]] = status["position"]
+    assert shown == {job: place for place, job in enumerate(order)}
+    assert order[-1] == job  # the background job last, though first in its author's turns
+
+
 def test_round_robin_across_authors_then_oldest_first(client, alice, settings):
     from tests.conftest import register
 
