@@ -67,6 +67,15 @@ _LOOKUP = (
     .where(Observation.id == bindparam("number"))
 )
 
+# A version's stored record, if current: for a write's answer and the page, which have the
+# observation and version already.
+_STORED = select(StoredRecord.body).where(
+    StoredRecord.version_id == bindparam("version_id"),
+    StoredRecord.revision == bindparam("revision"),
+    StoredRecord.format == RECORD_FORMAT,
+    StoredRecord.public_url == bindparam("public_url"),
+)
+
 
 def record_json_of(*, session: Session, ref: str, public_url: str = "") -> bytes:
     """The record `ref` names (T-42, T-42v2), as record_json gives it; a current stored
@@ -89,14 +98,8 @@ def record_json(*, session: Session, observation: Observation, version: Observat
     """The record of `version` as JSON bytes: its stored rendering if current (else
     rendered and stored now), with the live verification status spliced in."""
     revision = observation.revision
-    body = session.execute(
-        select(StoredRecord.body).where(
-            StoredRecord.version_id == version.id,
-            StoredRecord.revision == revision,
-            StoredRecord.format == RECORD_FORMAT,
-            StoredRecord.public_url == public_url,
-        )
-    ).scalar_one_or_none()
+    body = session.execute(_STORED, {"version_id": version.id, "revision": revision,
+                                     "public_url": public_url}).scalar_one_or_none()
     if body is None:
         body = render_and_store(session=session, observation=observation, version=version,
                                 revision=revision, public_url=public_url)
